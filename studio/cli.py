@@ -1,0 +1,176 @@
+"""`studio`: with no arguments opens the app; sub-commands run the same jobs without a window."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from studio.engine.errors import StudioError
+
+
+def _print_error(err: StudioError) -> None:
+    print(f"error ({err.kind}): {err.message}", file=sys.stderr)
+    if err.hint:
+        print(f"hint: {err.hint}", file=sys.stderr)
+
+
+def _parse_value(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from studio.engine.config import from_dict, load_config, to_dict
+    from studio.engine.runs import default_workspace, last_checkpoint
+    from studio.engine.supervisor import WorkerProcess, prepare_run
+
+    cfg = load_config(args.config)
+    if args.set:
+        data = to_dict(cfg)
+        for item in args.set:
+            key, _, value = item.partition("=")
+            data[key.strip()] = _parse_value(value)
+        cfg = from_dict(data, source="the config with --set")
+    if args.resume:
+        resume = Path(args.resume)
+        point = last_checkpoint(resume) if (resume / "checkpoints").is_dir() else resume
+        if point is None:
+            print(f"error: {resume} has no complete checkpoint to resume from.", file=sys.stderr)
+            return 2
+        cfg.resume_from = str(point)
+    workspace = Path(args.workspace) if args.workspace else default_workspace()
+    run_dir = prepare_run(cfg, workspace)
+    print(f"run folder: {run_dir}", file=sys.stderr)
+    worker = WorkerProcess(run_dir)
+    worker.start()
+
+    interrupts = 0
+
+    def on_interrupt(*_):
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            print("\nstopping after this step (Ctrl-C again to kill)…", file=sys.stderr)
+            worker.request_stop()
+        else:
+            worker.kill()
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    bar = None
+    for ev in worker.events():
+        t = ev["type"]
+        if t == "progress" and not args.quiet:
+            tqdm.write(f"{ev.get('phase')}… {100 * (ev.get('fraction') or 0):.0f}%", file=sys.stderr) \
+                if ev.get("fraction") in (0.0, 1.0) else None
+            if ev.get("dataset"):
+                d = ev["dataset"]
+                tqdm.write(f"dataset: {d['used']} of {d['rows']} rows ({d['format']}), median {d['median_tokens']} "
+                           f"tokens, {d['truncated']} truncated", file=sys.stderr)
+        elif t == "started":
+            bar = tqdm(total=ev.get("total_steps"), initial=ev.get("resumed_at", 0), unit="step",
+                       disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+            tqdm.write(f"training on {ev.get('device_name')} ({ev.get('precision')}), "
+                       f"{ev.get('trainable_parameters', 0):,} trainable parameters", file=sys.stderr)
+        elif t == "log" and bar is not None:
+            bar.n = ev.get("step", bar.n)
+            bar.set_postfix(loss=f"{ev['loss']:.4f}", tok_s=f"{ev.get('tokens_per_s') or 0:.0f}", refresh=False)
+            bar.refresh()
+        elif t == "eval":
+            tqdm.write(f"step {ev['step']}: eval loss {ev['eval_loss']:.4f}, perplexity {ev['perplexity']:.2f}",
+                       file=sys.stderr)
+        elif t == "checkpoint" and not args.quiet:
+            tqdm.write(f"checkpoint: {ev['path']}", file=sys.stderr)
+    if bar is not None:
+        bar.close()
+    outcome = worker.outcome()
+    ev = outcome.final_event or {}
+    if ev.get("type") == "finished":
+        print(f"{ev['status']}: {ev.get('output')}")
+        return 0
+    print(f"failed ({ev.get('kind')}): {ev.get('message')}", file=sys.stderr)
+    if ev.get("hint"):
+        print(f"hint: {ev['hint']}", file=sys.stderr)
+    print(f"run folder: {run_dir}", file=sys.stderr)
+    return 1
+
+
+def cmd_generate(args) -> int:
+    from studio.engine.generation import generate_text, load_for_generation
+
+    loaded = load_for_generation(args.model, args.adapter, device=args.device,
+                                 trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
+    print(generate_text(loaded, args.prompt, system=args.system, chat=not args.raw,
+                        max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
+                        temperature=args.temperature or 1.0, seed=args.seed))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from studio.engine.runs import default_workspace, list_runs
+
+    workspace = Path(args.workspace) if args.workspace else default_workspace()
+    for r in list_runs(workspace):
+        best = f"{r.best_eval_loss:.4f}" if r.best_eval_loss is not None else "-"
+        print(f"{r.path.name:45} {r.task:8} {r.method:10} {r.status:10} step {r.steps:<6} best eval {best}")
+    return 0
+
+
+def cmd_gui(args) -> int:
+    from studio.ui.app import main as gui_main
+
+    return gui_main(args.gui_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studio", description="Adapt Studio: adapt language models locally.")
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("train", help="run a training config (YAML or JSON) in a worker process")
+    p.add_argument("config")
+    p.add_argument("--workspace", help="workspace folder (default: the user data folder, or $ADAPT_STUDIO_WORKSPACE)")
+    p.add_argument("--resume", help="a run folder (its last complete checkpoint) or a checkpoint folder")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a config field")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+    g = sub.add_parser("generate", help="generate text from a model, optionally with an adapter")
+    g.add_argument("--model", required=True)
+    g.add_argument("--adapter")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--system", default="")
+    g.add_argument("--raw", action="store_true", help="continue raw text instead of a chat turn")
+    g.add_argument("--max-new-tokens", type=int, default=128)
+    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
+    g.add_argument("--trust-remote-code", action="store_true")
+    g.add_argument("--allow-pickle", action="store_true")
+    g.set_defaults(func=cmd_generate)
+    r = sub.add_parser("runs", help="list the runs in the workspace")
+    r.add_argument("--workspace")
+    r.set_defaults(func=cmd_runs)
+    w = sub.add_parser("gui", help="open the application (the default)")
+    w.add_argument("gui_args", nargs=argparse.REMAINDER)
+    w.set_defaults(func=cmd_gui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
+        from studio.ui.app import main as gui_main
+
+        return gui_main(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StudioError as err:
+        _print_error(err)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""A transformers TrainerCallback that turns training into events, and honours a stop request."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from studio.engine.errors import NanLoss
+from studio.engine.events import EventWriter
+from studio.engine.runs import mark_complete
+
+
+class EventCallback(TrainerCallback):
+    def __init__(self, events: EventWriter, stop_requested: threading.Event, *, started_fields: dict,
+                 extra_eval=None):
+        self.events = events
+        self.stop_requested = stop_requested
+        self.started_fields = started_fields
+        self.extra_eval = extra_eval  # called with (step) at each evaluation, returns extra fields
+        self.stopped_by_user = False
+        self._t0 = None
+        self._first_step = 0
+        self._last_time = None
+        self._last_tokens = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._t0 = self._last_time = time.monotonic()
+        self._first_step = state.global_step
+        self._last_tokens = state.num_input_tokens_seen
+        self.events.emit("started", total_steps=state.max_steps, resumed_at=state.global_step,
+                         **self.started_fields)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stop_requested.is_set() and not self.stopped_by_user:
+            self.stopped_by_user = True
+            control.should_training_stop = True
+            control.should_save = True  # a resumable checkpoint whatever the save interval
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" not in logs:
+            return
+        loss = float(logs["loss"])
+        if not math.isfinite(loss):
+            raise NanLoss(f"The training loss became {loss} at step {state.global_step}.")
+        now = time.monotonic()
+        tokens = state.num_input_tokens_seen
+        dt = max(now - self._last_time, 1e-9)
+        tokens_per_s = (tokens - self._last_tokens) / dt
+        self._last_time, self._last_tokens = now, tokens
+        done = state.global_step - self._first_step
+        elapsed = now - self._t0
+        eta = elapsed / done * (state.max_steps - state.global_step) if done > 0 else None
+        self.events.emit("log", step=state.global_step, total_steps=state.max_steps, epoch=state.epoch,
+                         loss=loss, learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
+                         tokens_seen=tokens, tokens_per_s=tokens_per_s, elapsed_s=elapsed, eta_s=eta)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = metrics or {}
+        loss = metrics.get("eval_loss")
+        if loss is None:
+            return
+        fields = {k[5:]: v for k, v in metrics.items() if k.startswith("eval_") and k != "eval_loss"
+                  and not k.endswith(("_runtime", "_per_second"))}
+        if self.extra_eval:
+            fields.update(self.extra_eval(state.global_step))
+        self.events.emit("eval", step=state.global_step, eval_loss=loss,
+                         perplexity=math.exp(min(loss, 50.0)), **fields)
+
+    def on_save(self, args, state, control, **kwargs):
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if path.is_dir():
+            mark_complete(path)
+            self.events.emit("checkpoint", step=state.global_step, path=str(path))

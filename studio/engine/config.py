@@ -1,0 +1,243 @@
+"""Typed run configurations shared by the GUI, the CLI and the worker.
+
+Every field carries its help text, bounds and group in ``metadata`` so the UI can build
+forms and tooltips from it and validation can name the field, the value and what is allowed.
+This module is light (no torch) so the GUI may import it at start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from studio.engine.errors import BadConfig
+
+
+def knob(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+         choices: tuple | None = None, group: str = "Training", advanced: bool = False,
+         label: str | None = None):
+    """A config field with the metadata the UI and the validator read."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "group": group,
+            "advanced": advanced, "label": label}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+METHODS = ("lora", "qlora-4bit", "qlora-8bit", "full")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+FORMATS = ("auto", "alpaca", "messages", "sharegpt", "prompt_completion")
+
+
+@dataclass
+class TrainingKnobs:
+    """Optimisation settings shared by every training task."""
+
+    learning_rate: float = knob(2e-4, "Peak learning rate of AdamW.", min=1e-8, max=1.0)
+    scheduler: str = knob("cosine", "How the learning rate changes over the run.",
+                          choices=SCHEDULERS, advanced=True)
+    warmup_ratio: float = knob(0.03, "Fraction of the steps spent ramping the learning rate up from zero.",
+                               min=0.0, max=0.5, advanced=True)
+    weight_decay: float = knob(0.0, "AdamW weight decay.", min=0.0, max=1.0, advanced=True)
+    epochs: float = knob(3.0, "Passes over the training data (ignored when max steps is set).",
+                         min=0.01, max=1000.0)
+    max_steps: int = knob(0, "Stop after this many optimizer steps; 0 means use epochs.", min=0, max=10_000_000)
+    batch_size: int = knob(4, "Examples per device per step.", min=1, max=4096)
+    gradient_accumulation: int = knob(1, "Steps whose gradients are summed before each update "
+                                         "(effective batch = batch size x this).", min=1, max=1024)
+    max_grad_norm: float = knob(1.0, "Clip gradients to this norm; 0 disables clipping.", min=0.0, max=1e6,
+                                advanced=True)
+    max_length: int = knob(512, "Longest sequence in tokens; longer examples are truncated.", min=8, max=131072)
+    gradient_checkpointing: bool = knob(False, "Recompute activations in the backward pass: less memory, "
+                                               "about 30% slower.", advanced=True)
+    eval_every: int = knob(50, "Evaluate on the validation data every this many steps (0 = only at the end).",
+                           min=0, max=10_000_000, group="Evaluation")
+    save_every: int = knob(100, "Save a resumable checkpoint every this many steps (0 = only at the end).",
+                           min=0, max=10_000_000, group="Evaluation")
+    keep_checkpoints: int = knob(2, "How many recent checkpoints to keep (the best is always kept).",
+                                 min=1, max=1000, group="Evaluation", advanced=True)
+    early_stopping_patience: int = knob(0, "Stop when the validation loss has not improved for this many "
+                                           "evaluations (0 = never).", min=0, max=1000, group="Evaluation")
+    validation_fraction: float = knob(0.05, "Fraction of the data held out for validation when no "
+                                            "validation file is given.", min=0.0, max=0.5, group="Data")
+    log_every: int = knob(1, "Report the training loss every this many steps.", min=1, max=100000,
+                          advanced=True)
+    seed: int = knob(42, "Random seed: the same seed and data give the same loss curve.", min=0, max=2**31 - 1,
+                     advanced=True)
+    device: str = knob("auto", "Where to train: auto picks CUDA, then Apple MPS, then the CPU.",
+                       choices=DEVICES, group="Hardware", advanced=True)
+    precision: str = knob("auto", "Number format: auto uses bf16 on GPUs that support it, fp16 on older "
+                                  "GPUs, fp32 on the CPU.", choices=PRECISIONS, group="Hardware", advanced=True)
+    resume_from: str = knob("", "A checkpoint folder to resume from (empty = start fresh).", group="Run",
+                            advanced=True)
+
+
+@dataclass
+class ModelKnobs:
+    model: str = knob("", "The model: a local folder, a model in the Hugging Face cache, or a hub id.",
+                      group="Model")
+    allow_download: bool = knob(False, "Download the model from the Hugging Face hub if it is not on this "
+                                       "computer.", group="Model", advanced=True)
+    trust_remote_code: bool = knob(False, "Run Python code shipped in the model folder. Only for models "
+                                          "you trust.", group="Model", advanced=True)
+    allow_pickle: bool = knob(False, "Load weights stored as pickle files (.bin/.pt), which can run code "
+                                     "when loaded. Only for models you trust.", group="Model", advanced=True)
+
+
+@dataclass
+class LoraKnobs:
+    method: str = knob("lora", "lora trains small adapter matrices; qlora also loads the base model in 4 or 8 "
+                               "bits to save memory; full trains every weight.", choices=METHODS, group="Method")
+    lora_r: int = knob(16, "LoRA rank: the size of the adapter matrices.", min=1, max=1024, group="Method")
+    lora_alpha: int = knob(32, "LoRA scaling (the update is scaled by alpha / r).", min=1, max=4096,
+                           group="Method")
+    lora_dropout: float = knob(0.05, "Dropout on the LoRA input.", min=0.0, max=0.9, group="Method",
+                               advanced=True)
+    target_modules: str = knob("all-linear", "Layers that get adapters: all-linear, or comma-separated module "
+                                             "names such as q_proj,v_proj.", group="Method", advanced=True)
+
+
+@dataclass
+class FineTuneConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
+    """Supervised fine-tuning of a causal language model on instruction or chat data."""
+
+    task: str = knob("sft", "The kind of run.", choices=("sft",), group="Run")
+    name: str = knob("finetune", "A name for the run; it becomes part of the run folder's name.", group="Run")
+    dataset: str = knob("", "Training data: a JSON, JSONL, CSV or Parquet file.", group="Data")
+    validation_file: str = knob("", "Optional separate validation file (else a fraction is held out).",
+                                group="Data", advanced=True)
+    format: str = knob("auto", "Data format; auto detects it from the columns.", choices=FORMATS, group="Data")
+    column_mapping: dict = knob({}, "Rename columns to the names the format expects, e.g. "
+                                    "{question: instruction, answer: output}.", group="Data", advanced=True)
+    train_on_prompt: bool = knob(False, "Also compute the loss on system and user tokens (by default only "
+                                        "the assistant's replies are learned).", group="Data", advanced=True)
+    padding_free: bool = knob(True, "Pack each batch into one row without padding (sequences kept apart "
+                                    "by position ids): the same result, less wasted compute.",
+                              group="Data", advanced=True)
+
+
+TASKS: dict[str, type] = {"sft": FineTuneConfig}
+
+
+def register_task(name: str, cls: type) -> None:
+    """Lets other recipes (pre-training, ...) add their config class."""
+    TASKS[name] = cls
+
+
+def field_info(cls) -> list[dataclasses.Field]:
+    return list(fields(cls))
+
+
+def _type_of(cls, f: dataclasses.Field):
+    hints = typing.get_type_hints(cls)
+    return hints[f.name]
+
+
+def _coerce(name: str, value: Any, typ) -> Any:
+    def bad(expected: str):
+        return BadConfig(f"Field '{name}' has the value {value!r}; expected {expected}.", field=name)
+
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad("true or false")
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not value.is_integer()):
+            raise bad("a whole number")
+        return int(value)
+    if typ is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML reads 2e-4 as a string
+            except ValueError:
+                raise bad("a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise bad("a number")
+        return float(value)
+    if typ is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise bad("text")
+        return str(value)
+    if typ is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in value.items()):
+            raise bad("a mapping of column names to column names")
+        return dict(value)
+    return value
+
+
+def validate(cfg) -> None:
+    """Check every field's type and bounds; raise BadConfig naming the first bad field."""
+    for f in fields(cfg):
+        value = _coerce(f.name, getattr(cfg, f.name), _type_of(type(cfg), f))
+        setattr(cfg, f.name, value)
+        meta = f.metadata
+        if meta.get("choices") and value not in meta["choices"]:
+            raise BadConfig(f"Field '{f.name}' has the value {value!r}; expected one of "
+                            f"{', '.join(map(str, meta['choices']))}.", field=f.name)
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and value < lo or hi is not None and value > hi:
+            raise BadConfig(f"Field '{f.name}' has the value {value!r}; expected a value from {lo} to {hi}.",
+                            field=f.name)
+    check = getattr(cfg, "check", None)
+    if check:
+        check()
+
+
+def from_dict(data: dict, source: str = "the config") -> Any:
+    if not isinstance(data, dict):
+        raise BadConfig(f"{source} must be a mapping of field names to values, not {type(data).__name__}.")
+    task = data.get("task", "sft")
+    cls = TASKS.get(task)
+    if cls is None:
+        raise BadConfig(f"Field 'task' in {source} has the value {task!r}; expected one of "
+                        f"{', '.join(TASKS)}.", field="task")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BadConfig(f"{source} has unknown field(s) {', '.join(unknown)}; the fields of a '{task}' run are: "
+                        f"{', '.join(sorted(known))}.", field=unknown[0])
+    cfg = cls(**data)
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def load_config(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadConfig(f"Config file {path} does not exist.") from None
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise BadConfig(f"Config file {path} is not a UTF-8 text file ({exc}).") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise BadConfig(f"Config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
+    return from_dict(data, source=f"Config file {path}")
+
+
+def save_config(cfg, path: str | Path) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,122 @@
+"""Supervised fine-tuning: LoRA, QLoRA (4/8-bit, bitsandbytes) or all weights, on chat-shaped data."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from pathlib import Path
+
+from studio.engine.callbacks import EventCallback
+from studio.engine.config import FineTuneConfig
+from studio.engine.data.files import read_records
+from studio.engine.data.formats import to_conversations
+from studio.engine.data.render import ensure_chat_template, tokenize_all
+from studio.engine.events import EventWriter
+from studio.engine.models import (check_model_safety, choose_device, load_causal_lm, load_tokenizer,
+                                  resolve_model_path)
+from studio.engine.training import train_and_save, training_arguments
+
+
+def prepare_data(cfg: FineTuneConfig, tokenizer, progress=None):
+    """Tokenized train and validation rows, and the summary of the training file."""
+    convs = to_conversations(read_records(cfg.dataset), cfg.format, cfg.column_mapping)
+    train, summary = tokenize_all(tokenizer, convs, cfg.max_length, cfg.train_on_prompt, progress)
+    if cfg.validation_file:
+        vconvs = to_conversations(read_records(cfg.validation_file), cfg.format, cfg.column_mapping)
+        val, _ = tokenize_all(tokenizer, vconvs, cfg.max_length, cfg.train_on_prompt)
+    elif cfg.validation_fraction > 0 and len(train) >= 2:
+        order = list(range(len(train)))
+        random.Random(cfg.seed).shuffle(order)
+        n_val = max(1, round(len(train) * cfg.validation_fraction))
+        val = [train[i] for i in order[:n_val]]
+        train = [train[i] for i in sorted(order[n_val:])]
+    else:
+        val = []
+    return train, val, summary
+
+
+def to_dataset(rows):
+    from datasets import Dataset
+
+    return Dataset.from_dict({"input_ids": [r.input_ids for r in rows], "labels": [r.labels for r in rows]})
+
+
+def apply_method(model, cfg: FineTuneConfig):
+    if cfg.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.method.startswith("qlora"):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    targets = cfg.target_modules.strip()
+    targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=targets, task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as exc:
+        from studio.engine.errors import BadConfig
+
+        raise BadConfig(f"Field 'target_modules' ({cfg.target_modules!r}) does not fit this model: {exc}",
+                        field="target_modules") from None
+
+
+def collator_for(cfg: FineTuneConfig, tokenizer):
+    if cfg.padding_free:
+        from transformers import DataCollatorWithFlattening
+
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=None)
+
+
+def run_sft(cfg: FineTuneConfig, run_dir: Path, events: EventWriter, stop_requested: threading.Event) -> dict:
+    from transformers import EarlyStoppingCallback, Trainer
+
+    events.emit("progress", phase="checking the model", fraction=0.0)
+    model_path = resolve_model_path(cfg.model, cfg.allow_download)
+    check_model_safety(model_path, cfg.trust_remote_code, cfg.allow_pickle)
+    tokenizer = load_tokenizer(model_path, cfg.trust_remote_code)
+    template_added = ensure_chat_template(tokenizer)
+
+    events.emit("progress", phase="tokenizing", fraction=0.0)
+    train_rows, val_rows, summary = prepare_data(
+        cfg, tokenizer, lambda f: events.emit("progress", phase="tokenizing", fraction=f))
+    (run_dir / "dataset_summary.json").write_text(json.dumps(summary.as_dict(), indent=1))
+    events.emit("progress", phase="tokenizing", fraction=1.0, dataset=summary.as_dict(),
+                train_rows=len(train_rows), validation_rows=len(val_rows))
+
+    choice = choose_device(cfg.device, cfg.precision)
+    events.emit("progress", phase="loading the model", fraction=0.0)
+    quant = {"qlora-4bit": "4bit", "qlora-8bit": "8bit"}.get(cfg.method)
+    model = load_causal_lm(model_path, choice, quantization=quant, trust_remote_code=cfg.trust_remote_code,
+                           allow_pickle=cfg.allow_pickle)
+    # Packed rows stay apart only without a KV cache (see design notes, "Packed rows").
+    model.config.use_cache = False
+    model = apply_method(model, cfg)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+
+    has_eval = bool(val_rows)
+    args = training_arguments(cfg, run_dir, choice, has_eval=has_eval,
+                              tokens_counting="all" if cfg.padding_free else "non_padding")
+    callback = EventCallback(events, stop_requested, started_fields=dict(
+        task="sft", method=cfg.method, device=choice.device, device_name=choice.name, precision=choice.precision,
+        model=str(model_path), trainable_parameters=trainable, parameters=total,
+        chat_template="fallback" if template_added else "model", train_rows=len(train_rows),
+        validation_rows=len(val_rows)))
+    callbacks = [callback]
+    if has_eval and cfg.early_stopping_patience and args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = Trainer(model=model, args=args, train_dataset=to_dataset(train_rows),
+                      eval_dataset=to_dataset(val_rows) if has_eval else None,
+                      data_collator=collator_for(cfg, tokenizer), processing_class=tokenizer, callbacks=callbacks)
+
+    def save_output(folder: Path):
+        trainer.model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return train_and_save(trainer, callback, cfg, events, run_dir, output_name="model" if cfg.method == "full"
+                          else "adapter", save_output=save_output, has_eval=has_eval)

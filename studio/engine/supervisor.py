@@ -1,0 +1,91 @@
+"""Starting and watching a worker process, without Qt (the CLI uses it directly, the GUI from a QThread)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from studio.engine.config import save_config, validate
+from studio.engine.events import EventWriter, decode
+from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, create_run_dir
+
+
+def prepare_run(cfg, workspace: Path) -> Path:
+    """A new run folder holding the resolved config."""
+    validate(cfg)
+    run_dir = create_run_dir(workspace, cfg.name)
+    save_config(cfg, run_dir / CONFIG_FILE)
+    return run_dir
+
+
+@dataclass
+class Outcome:
+    status: str  # completed | stopped | failed | killed
+    returncode: int | None
+    final_event: dict | None
+
+
+class WorkerProcess:
+    """One worker: start it, iterate its events, ask it to stop, kill it if it will not."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.proc: subprocess.Popen | None = None
+        self.final_event: dict | None = None
+        self.killed = False
+
+    def start(self) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "studio.engine.worker", str(self.run_dir)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,
+            start_new_session=True)  # a Ctrl-C in the terminal reaches the CLI, which asks the worker to stop
+
+    def events(self) -> Iterator[dict]:
+        assert self.proc and self.proc.stdout
+        for line in self.proc.stdout:
+            event = decode(line)
+            if event is None:
+                continue
+            if event["type"] in ("finished", "failed"):
+                self.final_event = event
+            yield event
+        self.proc.wait()
+        if self.final_event is None:
+            # The worker died without a word (killed, crashed in native code): say so in the run's
+            # own record too, so the run never reads as running or done.
+            how = "was stopped by force" if self.killed else f"ended unexpectedly (exit code {self.proc.returncode})"
+            writer = EventWriter(self.run_dir / EVENTS_FILE)
+            self.final_event = writer.emit(
+                "failed", kind="killed" if self.killed else "crashed",
+                message=f"The worker process {how} before the run finished.",
+                hint="The last complete checkpoint in the run folder can be resumed.")
+            writer.close()
+            yield self.final_event
+
+    def request_stop(self) -> None:
+        if self.proc and self.proc.poll() is None and self.proc.stdin:
+            try:
+                self.proc.stdin.write("stop\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.killed = True
+            self.proc.kill()
+
+    def running(self) -> bool:
+        return bool(self.proc and self.proc.poll() is None)
+
+    def outcome(self) -> Outcome:
+        ev = self.final_event or {}
+        status = ev.get("status", "completed") if ev.get("type") == "finished" else (
+            "killed" if self.killed else "failed")
+        return Outcome(status=status, returncode=self.proc.returncode if self.proc else None, final_event=ev)

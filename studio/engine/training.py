@@ -1,0 +1,92 @@
+"""What every training recipe shares: Trainer arguments from a config, the train/stop/resume loop,
+and the atomic saving of the output."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from studio.engine.callbacks import EventCallback
+from studio.engine.errors import BadConfig
+from studio.engine.events import EventWriter
+from studio.engine.models import DeviceChoice
+from studio.engine.runs import CHECKPOINTS_DIR, atomic_dir
+
+
+def training_arguments(cfg, run_dir: Path, choice: DeviceChoice, *, has_eval: bool, tokens_counting: str,
+                       **overrides):
+    from transformers import TrainingArguments
+
+    eval_on = has_eval and cfg.eval_every > 0
+    save_every = cfg.save_every
+    if eval_on and save_every:
+        # Keeping the best checkpoint needs saves on evaluation steps.
+        save_every = math.ceil(save_every / cfg.eval_every) * cfg.eval_every
+    kwargs = dict(
+        output_dir=str(run_dir / CHECKPOINTS_DIR),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=cfg.warmup_ratio,  # a float below 1 is a fraction of the steps
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm if cfg.max_grad_norm > 0 else 1e12,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        logging_steps=cfg.log_every,
+        logging_first_step=True,
+        eval_strategy="steps" if eval_on else "no",
+        eval_steps=cfg.eval_every if eval_on else None,
+        save_strategy="steps" if save_every else "no",
+        save_steps=save_every or 500,
+        save_total_limit=cfg.keep_checkpoints,
+        load_best_model_at_end=bool(eval_on and save_every),
+        metric_for_best_model="eval_loss" if eval_on else None,
+        greater_is_better=False,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=choice.precision == "bf16",
+        fp16=choice.precision == "fp16",
+        use_cpu=choice.device == "cpu",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_pin_memory=choice.device == "cuda",
+        include_num_input_tokens_seen=tokens_counting,
+        remove_unused_columns=False,
+        save_only_model=False,
+    )
+    kwargs.update(overrides)
+    return TrainingArguments(**kwargs)
+
+
+def check_resume_point(path: str) -> str | None:
+    if not path:
+        return None
+    p = Path(path)
+    if not (p / "trainer_state.json").is_file():
+        raise BadConfig(f"Field 'resume_from': {p} is not a complete checkpoint (no trainer_state.json).",
+                        "Choose a checkpoints/checkpoint-N folder of an earlier run.", field="resume_from")
+    return str(p)
+
+
+def train_and_save(trainer, callback: EventCallback, cfg, events: EventWriter, run_dir: Path, *,
+                   output_name: str, save_output, has_eval: bool) -> dict:
+    """Run the Trainer, then write the output atomically and report `finished`."""
+    resume = check_resume_point(cfg.resume_from)
+    result = trainer.train(resume_from_checkpoint=resume)
+    if has_eval and cfg.eval_every == 0:
+        trainer.evaluate()  # evaluation only at the end
+    status = "stopped" if callback.stopped_by_user else "completed"
+    events.emit("progress", phase="saving", fraction=0.0)
+    output = run_dir / output_name
+    with atomic_dir(output) as tmp:
+        save_output(tmp)
+    state = trainer.state
+    summary = {"steps": state.global_step, "train_loss": result.training_loss,
+               "best_eval_loss": state.best_metric, "best_checkpoint": state.best_model_checkpoint,
+               "runtime_s": result.metrics.get("train_runtime"), "tokens_seen": state.num_input_tokens_seen}
+    events.emit("finished", status=status, output=str(output), summary=summary)
+    return summary
+
