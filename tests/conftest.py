@@ -26,14 +26,43 @@ def shared_dataset(name: str) -> Path:
     return path
 
 
+def plain_text() -> str:
+    """The fixture corpus and the QA facts as plain sentences: what the tiny base model is pre-trained on."""
+    corpus = (FIXTURES / "corpus.txt").read_text(encoding="utf-8")
+    return corpus + " ".join(f"{q} {a}" for q, a in QA_PAIRS) * 3
+
+
+def pretrain_briefly(folder: Path, steps: int = 120, block: int = 64) -> None:
+    """A few full-weight steps on plain text. A randomly initialised model's logits are too flat for
+    LoRA alone to memorise anything; a user's base model is pre-trained, so the test model is too."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    # Documents end with the end-of-text token, as in real pre-training, so the model learns to emit it.
+    documents = plain_text().replace(". ", ".\n").splitlines()
+    ids = tokenizer(tokenizer.eos_token.join(documents), return_tensors="pt").input_ids[0]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        starts = torch.randint(0, len(ids) - block - 1, (8,), generator=generator)
+        batch = torch.stack([ids[s:s + block] for s in starts])
+        model(input_ids=batch, labels=batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(folder)
+
+
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
-    """A real Llama-architecture model (random weights) with a tokenizer trained on the fly, in a folder."""
+    """A real Llama-architecture model with a tokenizer trained on the fly, briefly pre-trained, in a folder."""
     from studio.engine.scratch import save_new_causal_lm
 
-    texts = [f"{q} {a}" for q, a in QA_PAIRS] * 20 + [
-        (FIXTURES / "corpus.txt").read_text(encoding="utf-8")]
-    return save_new_causal_lm(tmp_path_factory.mktemp("tiny-llama"), texts, vocab_size=400, hidden=64, layers=2)
+    texts = [f"{q} {a}" for q, a in QA_PAIRS] * 20 + [plain_text()]
+    folder = save_new_causal_lm(tmp_path_factory.mktemp("tiny-llama"), texts, vocab_size=400, hidden=64, layers=2)
+    pretrain_briefly(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -125,6 +125,8 @@ class FineTuneConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
 
 
 TASKS: dict[str, type] = {"sft": FineTuneConfig}
+# Recipes whose config lives in its own module register themselves when that module is imported.
+TASK_MODULES = {"pretrain": "studio.engine.pretrain_config"}
 
 
 def register_task(name: str, cls: type) -> None:
@@ -201,10 +203,14 @@ def from_dict(data: dict, source: str = "the config") -> Any:
     if not isinstance(data, dict):
         raise BadConfig(f"{source} must be a mapping of field names to values, not {type(data).__name__}.")
     task = data.get("task", "sft")
+    if task not in TASKS and task in TASK_MODULES:
+        import importlib
+
+        importlib.import_module(TASK_MODULES[task])
     cls = TASKS.get(task)
     if cls is None:
         raise BadConfig(f"Field 'task' in {source} has the value {task!r}; expected one of "
-                        f"{', '.join(TASKS)}.", field="task")
+                        f"{', '.join(sorted(set(TASKS) | set(TASK_MODULES)))}.", field="task")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -73,7 +73,7 @@ def collator_for(cfg: FineTuneConfig, tokenizer):
 
 
 def run_sft(cfg: FineTuneConfig, run_dir: Path, events: EventWriter, stop_requested: threading.Event) -> dict:
-    from transformers import EarlyStoppingCallback, Trainer
+    from transformers import EarlyStoppingCallback, Trainer, set_seed
 
     events.emit("progress", phase="checking the model", fraction=0.0)
     model_path = resolve_model_path(cfg.model, cfg.allow_download)
@@ -91,6 +91,7 @@ def run_sft(cfg: FineTuneConfig, run_dir: Path, events: EventWriter, stop_reques
     choice = choose_device(cfg.device, cfg.precision)
     events.emit("progress", phase="loading the model", fraction=0.0)
     quant = {"qlora-4bit": "4bit", "qlora-8bit": "8bit"}.get(cfg.method)
+    set_seed(cfg.seed)  # before the adapter's random initialisation, so a seed fixes the whole run
     model = load_causal_lm(model_path, choice, quantization=quant, trust_remote_code=cfg.trust_remote_code,
                            allow_pickle=cfg.allow_pickle)
     # Packed rows stay apart only without a KV cache (see design notes, "Packed rows").

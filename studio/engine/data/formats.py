@@ -54,6 +54,13 @@ def detect_format(columns: list[str]) -> str | None:
     return None
 
 
+def _closest_format(columns: list[str]) -> str | None:
+    """The format whose required columns overlap most with those found (to name what is missing)."""
+    overlap = {name: len(set(req) & set(columns)) for name, (req, _) in FORMAT_COLUMNS.items()}
+    best = max(overlap, key=overlap.get)
+    return best if overlap[best] else None
+
+
 def _text(row: dict, key: str, required: bool = True) -> str:
     value = row.get(key)
     if value is None:
@@ -154,7 +161,7 @@ def to_conversations(records, fmt: str = "auto", mapping: dict | None = None) ->
         rows = [{col_map.get(k, k): v for k, v in row.items()} for row in rows]
     columns = [col_map.get(c, c) for c in records.columns]
     if fmt == "auto":
-        fmt = detect_format(columns)
+        fmt = detect_format(columns) or _closest_format(columns)
         if fmt is None:
             expected = "; ".join(f"{name}: {', '.join(req)}" for name, (req, _) in FORMAT_COLUMNS.items())
             raise BadDataset(f"{records.path}: cannot tell the format from the columns found "

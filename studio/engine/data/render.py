@@ -15,10 +15,11 @@ from studio.engine.errors import BadDataset
 IGNORE_INDEX = -100
 
 # Used for models that ship no chat template (base models, fresh pre-trained ones). Each turn is
-# "<|role|>\n" + text + the end-of-sequence token, so a fine-tuned model learns where to stop.
+# "<|role|>\n" + text + the end-of-sequence token, so a fine-tuned model learns where to stop
+# (nothing follows the EOS token: a newline there would be a target no base model can predict).
 FALLBACK_CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + '\n' }}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )

@@ -1,0 +1,195 @@
+"""Streaming generation: text chunks through a callback, Stop through a flag, stop strings, timings.
+
+No Qt here: the playground's generation thread passes a callback that emits a Qt signal.
+This module imports torch and transformers at load: import it lazily from the UI.
+
+`generate` in transformers 5 runs its stopping criteria on each new token *before* it hands the
+token to the streamer, so the stop flag and the stop strings are checked in a `StoppingCriteria`
+(which sees every token as soon as it exists) and the streamer only turns tokens into text.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from studio.engine.prompting import BadPrompt, SamplingSettings
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    context_window: int
+    time_to_first_token_s: float | None
+    tokens_per_s: float | None  # decode speed: tokens after the first / time after the first token
+    total_s: float
+    stop_reason: str  # eos | length | stop_string | stopped
+    max_new_tokens: int  # after clamping to the context window
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _cut_at_stop(text: str, stop_strings) -> tuple[str, bool]:
+    cut = len(text)
+    for s in stop_strings:
+        at = text.find(s)
+        if at >= 0:
+            cut = min(cut, at)
+    return text[:cut], cut < len(text)
+
+
+def _held_back(text: str, stop_strings) -> int:
+    """How many trailing characters might be the start of a stop string (not shown yet)."""
+    hold = 0
+    for s in stop_strings:
+        for k in range(min(len(s) - 1, len(text)), 0, -1):
+            if text.endswith(s[:k]):
+                hold = max(hold, k)
+                break
+    return hold
+
+
+class CallbackStreamer(BaseStreamer):
+    """A transformers streamer (BaseStreamer protocol) that calls `on_text(chunk)` for each new piece of text.
+
+    The whole reply is decoded again at each token (exact for every tokenizer, unlike decoding
+    token by token); text is held back while it ends in an incomplete UTF-8 character or in what
+    may be the beginning of a stop string, and nothing at or after a stop string is emitted.
+    """
+
+    def __init__(self, tokenizer, on_text: Callable[[str], None] | None = None, stop_strings=(),
+                 skip_prompt: bool = True):
+        self.tokenizer = tokenizer
+        self.on_text = on_text
+        self.stop_strings = [s for s in stop_strings if s]
+        self.skip_prompt = skip_prompt
+        self.ids: list[int] = []
+        self.text = ""
+        self.emitted = 0
+        self.chunks = 0
+        self.hit_stop = False
+        self.first_token_time: float | None = None
+        self.last_token_time: float | None = None
+        self._prompt_seen = not skip_prompt
+
+    def put(self, value) -> None:
+        if value.dim() > 1:
+            value = value[0]
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        now = time.perf_counter()
+        if self.first_token_time is None:
+            self.first_token_time = now
+        self.last_token_time = now
+        if self.hit_stop:
+            return
+        self.ids.extend(int(t) for t in value.tolist())
+        self._advance(final=False)
+
+    def end(self) -> None:
+        self._advance(final=True)
+
+    def _advance(self, final: bool) -> None:
+        full = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        text, hit = _cut_at_stop(full, self.stop_strings)
+        self.hit_stop = self.hit_stop or hit
+        safe = len(text)
+        if not (final or hit):
+            safe = len(text.rstrip("\ufffd"))  # an incomplete multi-byte character
+            safe -= _held_back(text[:safe], self.stop_strings)
+        self.text = text
+        if safe > self.emitted:
+            chunk = text[self.emitted:safe]
+            self.emitted = safe
+            self.chunks += 1
+            if self.on_text is not None:
+                self.on_text(chunk)
+
+
+class FlagAndStringsCriteria(StoppingCriteria):
+    """Stops at once when `stop_event` is set, or when the reply contains one of the stop strings."""
+
+    def __init__(self, tokenizer, prompt_length: int, stop_event: threading.Event | None = None, stop_strings=()):
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+        self.stop_event = stop_event
+        self.stop_strings = [s for s in stop_strings if s]
+        # Enough trailing tokens to hold the longest stop string (a token is at least one byte).
+        self.window = max((len(s.encode("utf-8")) for s in self.stop_strings), default=0) + 2
+        self.stopped_by_flag = False
+        self.stopped_by_string = False
+
+    def __call__(self, input_ids, scores, **kwargs):
+        done = False
+        if self.stop_event is not None and self.stop_event.is_set():
+            self.stopped_by_flag = done = True
+        elif self.stop_strings:
+            tail = input_ids[0, self.prompt_length:][-self.window:]
+            text = self.tokenizer.decode(tail, skip_special_tokens=True)
+            if any(s in text for s in self.stop_strings):
+                self.stopped_by_string = done = True
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+
+def stream_generate(model, tokenizer, prompt_text: str, sampling: SamplingSettings, *, context_window: int,
+                    add_special_tokens: bool = False, on_text: Callable[[str], None] | None = None,
+                    stop_event: threading.Event | None = None, device: str = "cpu") -> GenerationResult:
+    """Generate a reply to `prompt_text` (already rendered), streaming text chunks to `on_text`."""
+    if not prompt_text.strip():
+        raise BadPrompt("The prompt is empty.", "Type a prompt (or add a system prompt or examples) first.",
+                        field="prompt")
+    enc = tokenizer(prompt_text, return_tensors="pt", add_special_tokens=add_special_tokens).to(device)
+    n_prompt = int(enc["input_ids"].shape[1])
+    if n_prompt == 0:
+        raise BadPrompt("The prompt is empty after tokenization.", field="prompt")
+    if n_prompt >= context_window:
+        raise BadPrompt(f"The prompt is {n_prompt} tokens long, but the model's context window is "
+                        f"{context_window} tokens, so there is no room for a reply.",
+                        "Shorten the prompt, remove few-shot examples or clear the conversation.", field="prompt")
+    max_new = max(1, min(sampling.max_new_tokens, context_window - n_prompt))
+    streamer = CallbackStreamer(tokenizer, on_text, sampling.stop_strings)
+    criteria = FlagAndStringsCriteria(tokenizer, n_prompt, stop_event, sampling.stop_strings)
+    kwargs = dict(max_new_tokens=max_new, do_sample=not sampling.greedy, streamer=streamer,
+                  stopping_criteria=StoppingCriteriaList([criteria]),
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    if sampling.repetition_penalty != 1.0:
+        kwargs["repetition_penalty"] = sampling.repetition_penalty
+    if not sampling.greedy:
+        kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None)
+    if sampling.seed is not None:
+        torch.manual_seed(sampling.seed)
+    start = time.perf_counter()
+    if stop_event is not None and stop_event.is_set():
+        return GenerationResult("", n_prompt, 0, context_window, None, None, 0.0, "stopped", max_new)
+    with torch.inference_mode():
+        out = model.generate(**enc, **kwargs)
+    end = time.perf_counter()
+    new_ids = out[0, n_prompt:].tolist()
+    if criteria.stopped_by_flag:
+        reason = "stopped"
+    elif criteria.stopped_by_string or streamer.hit_stop:
+        reason = "stop_string"
+    elif new_ids and new_ids[-1] == tokenizer.eos_token_id:
+        reason = "eos"
+    else:
+        reason = "length"
+    ttft = streamer.first_token_time - start if streamer.first_token_time else None
+    n_new = len(new_ids)
+    speed = None
+    if streamer.first_token_time and n_new > 1 and end > streamer.first_token_time:
+        speed = (n_new - 1) / (end - streamer.first_token_time)
+    elif n_new and end > start:
+        speed = n_new / (end - start)
+    return GenerationResult(text=streamer.text, prompt_tokens=n_prompt, new_tokens=n_new,
+                            context_window=context_window, time_to_first_token_s=ttft, tokens_per_s=speed,
+                            total_s=end - start, stop_reason=reason, max_new_tokens=max_new)

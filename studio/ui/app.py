@@ -1,0 +1,40 @@
+"""`studio` (no arguments) opens the application; `studio --smoke-test` opens the window offscreen,
+checks the three tabs exist, prints OK and exits."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    smoke = "--smoke-test" in argv
+    if smoke:
+        argv.remove("--smoke-test")
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui import settings
+
+    app = QApplication.instance() or QApplication(["adapt-studio", *argv])
+    app.setOrganizationName(settings.ORGANIZATION)
+    app.setApplicationName(settings.APPLICATION)
+    app.setApplicationDisplayName("Adapt Studio")
+
+    from studio.ui.main_window import TAB_TITLES, MainWindow
+
+    window = MainWindow()
+    window.show()
+    if smoke:
+        titles = tuple(window.tabs.tabText(i) for i in range(window.tabs.count()))
+        ok = titles == TAB_TITLES
+        print("OK" if ok else f"FAIL: tabs are {titles}, expected {TAB_TITLES}")
+        print(f"torch imported: {'torch' in sys.modules}")
+        window.close()
+        return 0 if ok else 1
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The engine thread: starts a worker process for a run folder, re-emits its events as Qt signals.
+
+The GUI thread never blocks: reading the worker's stdout happens in `run()`; stopping writes
+`stop` to the worker (graceful: it finishes the step and saves) and, if the worker has not ended
+after `grace_s`, a timer in the GUI thread kills it and the state says so.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QThread, QTimer, Signal
+
+from studio.engine.supervisor import WorkerProcess
+
+
+class EngineThread(QThread):
+    event = Signal(dict)  # every event of the worker, including the final one
+    finished_run = Signal(dict)  # the final event: finished (completed|stopped) or failed
+    state_changed = Signal(str)  # starting | running | stopping | killing | done
+
+    def __init__(self, run_dir: Path, grace_s: float = 30.0, parent=None):
+        super().__init__(parent)
+        self.run_dir = Path(run_dir)
+        self.grace_s = grace_s
+        self.worker = WorkerProcess(self.run_dir)
+        self.state = "idle"
+        self.final_event: dict | None = None
+        self.killed_after_grace = False
+        self._stop_wanted = False
+        self._kill_wanted = False
+        self._kill_timer = QTimer(self)
+        self._kill_timer.setSingleShot(True)
+        self._kill_timer.timeout.connect(self._grace_over)
+        self.finished.connect(self._kill_timer.stop)
+
+    # -- worker side (runs in this thread) ---------------------------------------------------
+    def run(self) -> None:
+        self._set_state("starting")
+        final = None
+        try:
+            self.worker.start()
+            if self._kill_wanted:
+                self.worker.kill()
+            elif self._stop_wanted:
+                self.worker.request_stop()
+            self._set_state("running" if not self._stop_wanted else "stopping")
+            for ev in self.worker.events():
+                if ev.get("type") in ("finished", "failed"):
+                    final = ev
+                self.event.emit(ev)
+        except Exception as exc:  # noqa: BLE001 - the GUI must always hear how the run ended
+            self.worker.kill()
+            final = {"type": "failed", "time": time.time(), "kind": "internal",
+                     "message": f"Could not run the worker process: {exc}",
+                     "hint": "See worker.log in the run folder."}
+            self.event.emit(final)
+        final = final or self.worker.final_event or {
+            "type": "failed", "time": time.time(), "kind": "crashed",
+            "message": "The worker process ended without reporting how the run ended.", "hint": ""}
+        if self.killed_after_grace and final.get("type") == "failed":
+            final = dict(final, kind="killed",
+                         message=f"The worker did not stop within {self.grace_s:g} s of the stop request, "
+                                 f"so it was killed.",
+                         hint=final.get("hint") or "The last complete checkpoint in the run folder can be "
+                                                   "resumed.")
+        self.final_event = final
+        self._set_state("done")
+        self.finished_run.emit(final)
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+
+    # -- GUI side ------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        proc = self.worker.proc
+        return proc.pid if proc else None
+
+    def request_stop(self) -> None:
+        """Ask the worker to stop after its current step (it saves a checkpoint and the output);
+        kill it if it is still running `grace_s` seconds later."""
+        if self._stop_wanted or self.state == "done":
+            return
+        self._stop_wanted = True
+        self.worker.request_stop()
+        if self.state in ("running", "starting"):
+            self._set_state("stopping")
+        self._kill_timer.start(int(self.grace_s * 1000))
+
+    def kill(self) -> None:
+        """Kill the worker now (the run ends as failed, kind 'killed')."""
+        self._kill_wanted = True
+        if self.worker.running():
+            self._set_state("killing")
+            self.worker.kill()
+
+    def _grace_over(self) -> None:
+        if self.isRunning() and self.worker.running():
+            self.killed_after_grace = True
+            self.kill()

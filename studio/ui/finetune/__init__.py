@@ -1,0 +1,1 @@
+"""Parts of the Fine-tune tab (the tab itself is studio.ui.finetune_tab.FineTuneTab)."""

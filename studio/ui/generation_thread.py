@@ -1,0 +1,147 @@
+"""The playground's generation thread: keeps the models loaded between prompts, streams text as signals.
+
+One long-lived QThread works through a queue of jobs (load, generate, inspect, batch). The
+engine calls happen in this thread; signals cross to the GUI thread as queued connections.
+Stop sets a threading.Event that a stopping criterion reads after every token.
+torch and transformers are imported here only when the first job runs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+
+from PySide6.QtCore import QThread, Signal
+
+from studio.engine.errors import StudioError
+
+
+class GenerationThread(QThread):
+    status = Signal(str)  # what it is doing, for people
+    model_loaded = Signal(dict)  # {"sides": [...], "context_window": int, "shared": bool, "device": str}
+    chunk = Signal(str, str)  # side, text
+    reply = Signal(str, dict)  # side, GenerationResult as a dict
+    inspected = Signal(dict)  # {"text", "tokens", "context_window", "pieces"}
+    batch_row = Signal(int, dict)  # row index, {"prompt", "base", "tuned", ...}
+    failed = Signal(str, str, str)  # kind, message, hint
+    job_done = Signal(str)  # job kind: the UI is ready for the next one
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._jobs: queue.Queue = queue.Queue()
+        self.stop_event = threading.Event()
+        self.pair = None
+        self._pair_key = None
+
+    # ---- GUI thread -----------------------------------------------------------------------------------
+
+    def submit(self, kind: str, **params) -> None:
+        self.stop_event.clear()
+        self._jobs.put((kind, params))
+        if not self.isRunning():
+            self.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def shutdown(self, wait_ms: int = 30_000) -> None:
+        self.stop_event.set()
+        if self.isRunning():
+            self._jobs.put(None)
+            self.wait(wait_ms)
+
+    # ---- the thread -----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            kind, params = job
+            try:
+                getattr(self, f"_do_{kind}")(**params)
+            except StudioError as exc:
+                self.failed.emit(exc.kind, exc.message, exc.hint)
+            except MemoryError:
+                self.failed.emit("out_of_memory", "The computer ran out of memory.",
+                                 "Choose a smaller model or lower the max new tokens.")
+            except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash of the window
+                if type(exc).__name__ == "OutOfMemoryError":
+                    self.failed.emit("out_of_memory", "The GPU ran out of memory.",
+                                     "Choose a smaller model, shorten the prompt or lower the max new tokens.")
+                else:
+                    self.failed.emit("internal", f"{type(exc).__name__}: {exc}",
+                                     traceback.format_exc(limit=3).strip().splitlines()[-1])
+            finally:
+                self.job_done.emit(kind)
+
+    def _ensure_pair(self, model: str, tuned: str | None, options: dict):
+        key = (model, tuned or None, tuple(sorted(options.items())))
+        if self.pair is not None and key == self._pair_key:
+            return self.pair
+        self.status.emit("Loading the model…")
+        self.pair = self._pair_key = None  # free the old models before loading new ones
+        import gc
+
+        gc.collect()
+        from studio.engine.generation import load_pair
+
+        self.pair = load_pair(model, tuned, **options)
+        self._pair_key = key
+        self.model_loaded.emit({"sides": self.pair.sides, "context_window": self.pair.base.context_window,
+                                "shared": self.pair.shared, "device": self.pair.base.choice.name})
+        self.status.emit("Model loaded.")
+        return self.pair
+
+    def _do_load(self, model: str, tuned: str | None, options: dict) -> None:
+        self._ensure_pair(model, tuned, options)
+
+    def _render(self, pair, preset, conversation, prompt) -> str:
+        from studio.engine.prompting import render
+
+        return render(pair.base.tokenizer, preset, conversation=conversation, prompt=prompt)
+
+    def _do_inspect(self, model: str, tuned: str | None, options: dict, preset, conversation, prompt: str) -> None:
+        from studio.engine.prompting import inspect_prompt
+
+        pair = self._ensure_pair(model, tuned, options)
+        text = self._render(pair, preset, conversation, prompt)
+        info = inspect_prompt(pair.base.tokenizer, text, pair.base.context_window,
+                              add_special_tokens=preset.mode != "chat")
+        self.inspected.emit({"text": info.text, "tokens": info.tokens, "context_window": info.context_window,
+                             "pieces": info.token_pieces})
+
+    def _do_generate(self, model: str, tuned: str | None, options: dict, preset, conversation, prompt: str,
+                     sides: list[str]) -> None:
+        pair = self._ensure_pair(model, tuned, options)
+        text = self._render(pair, preset, conversation, prompt)
+        sides = [s for s in sides if s in pair.sides] or [pair.primary()]
+        for side in sides:
+            if self.stop_event.is_set():
+                break
+            self.status.emit(f"Generating ({'fine-tuned' if side == 'tuned' else 'base'})…")
+            result = pair.generate(side, text, preset.sampling, chat=preset.mode == "chat",
+                                   on_text=lambda chunk, s=side: self.chunk.emit(s, chunk),
+                                   stop_event=self.stop_event)
+            self.reply.emit(side, result.as_dict())
+        self.status.emit("Stopped." if self.stop_event.is_set() else "Ready.")
+
+    def _do_batch(self, model: str, tuned: str | None, options: dict, preset, prompts: list[str]) -> None:
+        pair = self._ensure_pair(model, tuned, options)
+        for i, prompt in enumerate(prompts):
+            if self.stop_event.is_set():
+                break
+            self.status.emit(f"Batch: prompt {i + 1} of {len(prompts)}…")
+            row = {"prompt": prompt}
+            try:
+                text = self._render(pair, preset, None, prompt)
+                for side in pair.sides:
+                    result = pair.generate(side, text, preset.sampling, chat=preset.mode == "chat",
+                                           stop_event=self.stop_event)
+                    row[side] = result.text
+                    row[f"{side}_tokens"] = result.new_tokens
+            except StudioError as exc:  # one bad prompt (empty, too long) does not end the batch
+                row["error"] = exc.message
+            self.batch_row.emit(i, row)
+        self.status.emit("Batch stopped." if self.stop_event.is_set() else "Batch done.")

@@ -1,0 +1,1 @@
+"""Sub-widgets of the Prompt playground tab."""

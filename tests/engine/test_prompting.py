@@ -1,0 +1,145 @@
+"""Few-shot rendering, presets, the inspector's facts, examples saved as a dataset, batch files."""
+
+import json
+
+import pytest
+
+from studio.engine.data.files import read_records
+from studio.engine.data.formats import to_conversations
+from studio.engine.errors import BadDataset, StudioError
+from studio.engine.prompting import (BadPreset, BadPrompt, Example, Preset, SamplingSettings, chat_messages,
+                                     context_window, example_conversations, inspect_prompt, load_preset,
+                                     read_prompt_file, render, render_completion, save_batch_results, save_dataset,
+                                     save_preset)
+
+EXAMPLES = [Example("2+2", "4"), Example("3+3", "6"), Example("a {output} b", "{input}")]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_llama):
+    from studio.engine.data.render import ensure_chat_template
+    from studio.engine.models import load_tokenizer
+
+    tok = load_tokenizer(tiny_llama)
+    ensure_chat_template(tok)
+    return tok
+
+
+def test_chat_few_shot_examples_become_prior_turns(tokenizer):
+    preset = Preset(mode="chat", system="Be brief.", examples=EXAMPLES[:2])
+    text = render(tokenizer, preset, prompt="4+4")
+    expected = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2"},
+                {"role": "assistant", "content": "4"}, {"role": "user", "content": "3+3"},
+                {"role": "assistant", "content": "6"}, {"role": "user", "content": "4+4"}]
+    assert text == tokenizer.apply_chat_template(expected, tokenize=False, add_generation_prompt=True)
+    positions = [text.index(s) for s in ("<|system|>\nBe brief.", "<|user|>\n2+2", "<|assistant|>\n4",
+                                         "<|user|>\n3+3", "<|assistant|>\n6", "<|user|>\n4+4")]
+    assert positions == sorted(positions) and text.endswith("<|assistant|>\n")
+    # The conversation continues after the examples.
+    conv = [{"role": "user", "content": "4+4"}, {"role": "assistant", "content": "8"},
+            {"role": "user", "content": "5+5"}]
+    assert [m["role"] for m in chat_messages("", EXAMPLES[:1], conv)] == ["user", "assistant"] * 2 + ["user"]
+    assert render(tokenizer, preset, conversation=conv).endswith(
+        tokenizer.apply_chat_template([{"role": "user", "content": "5+5"}], tokenize=False,
+                                      add_generation_prompt=True))
+
+
+def test_completion_few_shot_block():
+    text = render_completion("Add the numbers.", EXAMPLES, "5+5")
+    assert text == ("Add the numbers.\n\nInput: 2+2\nOutput: 4\n\nInput: 3+3\nOutput: 6\n\n"
+                    "Input: a {output} b\nOutput: {input}\n\nInput: 5+5\nOutput: ")
+    assert render_completion("", [], "Once upon") == "Once upon"  # raw continuation
+    assert render_completion("", EXAMPLES[:1], "x", "Q: {input} A: {output}") == "Q: 2+2 A: 4\n\nQ: x A: "
+    with pytest.raises(BadPrompt, match=r"\{output\}"):
+        render_completion("", EXAMPLES[:1], "x", "Q: {input}")
+    with pytest.raises(BadPrompt, match="empty"):
+        render_completion("sys", EXAMPLES, " ")
+
+
+def test_preset_round_trip(tmp_path):
+    preset = Preset(mode="completion", system="Sys", examples=EXAMPLES, completion_template="Q: {input}\nA: {output}",
+                    sampling=SamplingSettings(greedy=False, temperature=0.3, top_p=0.8, top_k=7,
+                                              repetition_penalty=1.3, max_new_tokens=99, stop_strings=["\n\n", "Q:"],
+                                              seed=None))
+    path = save_preset(preset, tmp_path / "p.json")
+    assert load_preset(path) == preset
+
+
+@pytest.mark.parametrize("content, match", [
+    ("{not json", "line 1, column 2: invalid JSON"),
+    ("[1, 2]", "top level is a list"),
+    ('{"mode": "poetry"}', "'mode' is 'poetry'"),
+    ('{"examples": [{"input": "a"}]}', "example 1 must be an object"),
+    ('{"sampling": {"temperature": 99}}', "'temperature' is 99"),
+    ('{"sampling": {"warmth": 1}}', "unknown sampling setting"),
+    ('{"colour": 1}', "unknown field"),
+    ('{"completion_template": "no fields"}', "needs both"),
+])
+def test_bad_preset_files_are_named_clearly(tmp_path, content, match):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(BadPreset, match=match) as info:
+        load_preset(path)
+    assert str(path) in info.value.message and info.value.hint
+
+
+def test_missing_preset_file(tmp_path):
+    with pytest.raises(BadPreset, match="does not exist"):
+        load_preset(tmp_path / "none.json")
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "messages", "sharegpt"])
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_examples_saved_as_dataset_load_back(tmp_path, fmt, suffix):
+    convs = example_conversations(EXAMPLES, "Be brief.")
+    good = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"}, {"role": "user", "content": "7+7"},
+            {"role": "assistant", "content": "14"}]
+    path = save_dataset(convs + [good], tmp_path / f"ds{suffix}", fmt)
+    loaded = to_conversations(read_records(path))
+    assert loaded.format == fmt
+    assert loaded.conversations == convs + [good]
+
+
+def test_empty_or_malformed_dataset_is_refused(tmp_path):
+    with pytest.raises(BadPrompt, match="nothing to save"):
+        save_dataset([], tmp_path / "x.json")
+    with pytest.raises(BadPrompt, match="user/assistant pairs"):
+        save_dataset([[{"role": "user", "content": "hi"}]], tmp_path / "x.json")
+
+
+def test_inspector_counts_tokens_and_context(tokenizer, tiny_llama):
+    text = render(tokenizer, Preset(examples=EXAMPLES[:1]), prompt="hello")
+    info = inspect_prompt(tokenizer, text, context_window(json.loads((tiny_llama / "config.json").read_text())))
+    assert info.tokens == len(tokenizer(text, add_special_tokens=False)["input_ids"]) > 5
+    assert info.context_window == 512 and info.fits
+    assert "".join(info.token_pieces) == text
+    assert context_window({"n_positions": 1024}) == 1024
+    assert context_window({"text_config": {"max_position_embeddings": 4096}}) == 4096
+
+
+def test_sampling_settings_are_checked():
+    with pytest.raises(BadPrompt, match="top_p"):
+        SamplingSettings(top_p=0).validate()
+    with pytest.raises(BadPrompt, match="stop_strings"):
+        SamplingSettings(stop_strings="x").validate()
+    assert issubclass(BadPrompt, StudioError)
+
+
+def test_prompt_files_and_batch_results(tmp_path):
+    txt = tmp_path / "p.txt"
+    txt.write_text("first\n\nsecond\n")
+    assert read_prompt_file(txt) == ["first", "second"]
+    jl = tmp_path / "p.jsonl"
+    jl.write_text('{"prompt": "a"}\n{"prompt": "b"}\n')
+    assert read_prompt_file(jl) == ["a", "b"]
+    jl.write_text('{"prompt": "a"}\n{"text": "b"}\n')
+    with pytest.raises(BadDataset, match="line 2"):
+        read_prompt_file(jl)
+    rows = [{"prompt": "a", "base": "x, y", "tuned": "z\n"}]
+    import csv
+
+    with save_batch_results(rows, tmp_path / "r.csv").open(newline="") as f:
+        assert list(csv.DictReader(f)) == rows
+    assert [json.loads(line) for line in save_batch_results(rows, tmp_path / "r.jsonl").read_text().splitlines()] \
+        == rows
