@@ -110,6 +110,28 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    """Check a dataset the way a run would load it, and print its summary."""
+    from studio.engine.data.files import read_records
+    from studio.engine.data.formats import describe_drops, to_conversations
+
+    mapping = dict(item.split("=", 1) for item in args.map or [])
+    convs = to_conversations(read_records(args.dataset), args.format, mapping)
+    if not args.model:
+        print(f"{len(convs.conversations)} usable rows ({convs.format} format)")
+        if convs.dropped:
+            print(f"dropped: {describe_drops(convs.dropped)}")
+        return 0
+    from studio.engine.data.render import ensure_chat_template, tokenize_all
+    from studio.engine.models import load_tokenizer, resolve_model_path
+
+    tokenizer = load_tokenizer(resolve_model_path(args.model))
+    ensure_chat_template(tokenizer)
+    _, summary = tokenize_all(tokenizer, convs, args.max_length)
+    print(summary.describe())
+    return 0
+
+
 def cmd_runs(args) -> int:
     from studio.engine.runs import default_workspace, list_runs
 
@@ -149,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--trust-remote-code", action="store_true")
     g.add_argument("--allow-pickle", action="store_true")
     g.set_defaults(func=cmd_generate)
+    c = sub.add_parser("check", help="check a dataset and print its summary (rows, format, token lengths)")
+    c.add_argument("dataset")
+    c.add_argument("--model", help="count tokens with this model's tokenizer and chat template")
+    c.add_argument("--format", default="auto", choices=("auto", "alpaca", "messages", "sharegpt",
+                                                         "prompt_completion"))
+    c.add_argument("--map", action="append", metavar="FROM=TO", help="column mapping, e.g. question=instruction")
+    c.add_argument("--max-length", type=int, default=512)
+    c.set_defaults(func=cmd_check)
     r = sub.add_parser("runs", help="list the runs in the workspace")
     r.add_argument("--workspace")
     r.set_defaults(func=cmd_runs)

@@ -15,13 +15,19 @@ from studio.engine.runs import mark_complete
 
 
 class EventCallback(TrainerCallback):
+    DIVERGED_LOGS = 3  # consecutive logged losses above the limit that count as divergence
+
     def __init__(self, events: EventWriter, stop_requested: threading.Event, *, started_fields: dict,
-                 extra_eval=None):
+                 extra_eval=None, diverge_above: float | None = None):
         self.events = events
         self.stop_requested = stop_requested
         self.started_fields = started_fields
         self.extra_eval = extra_eval  # called with (step) at each evaluation, returns extra fields
         self.stopped_by_user = False
+        # A loss far above ln(vocabulary size) is worse than guessing uniformly: the run has diverged
+        # even if AdamW keeps it finite.
+        self.diverge_above = diverge_above
+        self._above = 0
         self._t0 = None
         self._first_step = 0
         self._last_time = None
@@ -47,6 +53,10 @@ class EventCallback(TrainerCallback):
         loss = float(logs["loss"])
         if not math.isfinite(loss):
             raise NanLoss(f"The training loss became {loss} at step {state.global_step}.")
+        self._above = self._above + 1 if self.diverge_above and loss > self.diverge_above else 0
+        if self._above >= self.DIVERGED_LOGS:
+            raise NanLoss(f"The training diverged: the loss is {loss:.1f} at step {state.global_step}, far worse "
+                          f"than random guessing ({self.diverge_above / 2:.1f}).")
         now = time.monotonic()
         tokens = state.num_input_tokens_seen
         dt = max(now - self._last_time, 1e-9)

@@ -50,3 +50,9 @@ class OutOfMemory(StudioError):
 class UnsafeModel(StudioError):
     kind = "unsafe_model"
     default_hint = "Only allow this for a model from a source you trust."
+
+
+class DiskFull(StudioError):
+    kind = "disk_full"
+    default_hint = ("Free space on the disk that holds the workspace (or move the workspace in Settings), then "
+                    "resume from the last complete checkpoint.")

@@ -377,12 +377,20 @@ def read_prompt_file(path: str | Path) -> list[str]:
     return prompts
 
 
+BATCH_COLUMNS = ("prompt", "base", "tuned", "base_tokens", "tuned_tokens", "error")
+
+
+def batch_columns(rows: list[dict]) -> list[str]:
+    """The columns of batch results: the known ones in a fixed order, then any others."""
+    present = {k for row in rows for k in row}
+    return [c for c in BATCH_COLUMNS if c in present] + sorted(present - set(BATCH_COLUMNS))
+
+
 def save_batch_results(rows: list[dict], path: str | Path) -> Path:
     """Rows (prompt, base, tuned, ...) as CSV or, for .jsonl names, JSON Lines."""
     path = Path(path)
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
+    columns = batch_columns(rows)
+    rows = [{c: row[c] for c in columns if c in row} for row in rows]
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     else:

@@ -17,6 +17,7 @@ CONFIG_FILE = "config.yaml"
 EVENTS_FILE = "events.jsonl"
 LOG_FILE = "worker.log"
 PID_FILE = "worker.pid"
+STOP_FILE = "stop"  # its presence asks the worker to stop gracefully
 CHECKPOINTS_DIR = "checkpoints"
 COMPLETE_MARKER = ".complete"
 
@@ -131,7 +132,15 @@ def worker_alive(run_dir: Path) -> bool:
         pid = int((Path(run_dir) / PID_FILE).read_text().strip())
     except (FileNotFoundError, ValueError):
         return False
-    return _pid_alive(pid)
+    if not _pid_alive(pid):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():  # the pid may have been reused by another program since the worker died
+        try:
+            return b"studio.engine.worker" in cmdline.read_bytes() or b"adapt-studio" in cmdline.read_bytes()
+        except OSError:
+            return True
+    return True
 
 
 def summarize_run(run_dir: Path) -> RunSummary:

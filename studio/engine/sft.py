@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 from pathlib import Path
@@ -64,9 +65,9 @@ def apply_method(model, cfg: FineTuneConfig):
 
 def collator_for(cfg: FineTuneConfig, tokenizer):
     if cfg.padding_free:
-        from transformers import DataCollatorWithFlattening
+        from studio.engine.batching import PackingCollator
 
-        return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
+        return PackingCollator(tokenizer.pad_token_id, cfg.max_length)
     from transformers import DataCollatorForSeq2Seq
 
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=None)
@@ -107,7 +108,7 @@ def run_sft(cfg: FineTuneConfig, run_dir: Path, events: EventWriter, stop_reques
         task="sft", method=cfg.method, device=choice.device, device_name=choice.name, precision=choice.precision,
         model=str(model_path), trainable_parameters=trainable, parameters=total,
         chat_template="fallback" if template_added else "model", train_rows=len(train_rows),
-        validation_rows=len(val_rows)))
+        validation_rows=len(val_rows)), diverge_above=2 * math.log(len(tokenizer)))
     callbacks = [callback]
     if has_eval and cfg.early_stopping_patience and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))

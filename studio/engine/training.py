@@ -36,6 +36,7 @@ def training_arguments(cfg, run_dir: Path, choice: DeviceChoice, *, has_eval: bo
         max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
         logging_steps=cfg.log_every,
         logging_first_step=True,
+        logging_nan_inf_filter=False,  # a diverged loss must reach the NaN check, not be averaged away
         eval_strategy="steps" if eval_on else "no",
         eval_steps=cfg.eval_every if eval_on else None,
         save_strategy="steps" if save_every else "no",
@@ -56,6 +57,9 @@ def training_arguments(cfg, run_dir: Path, choice: DeviceChoice, *, has_eval: bo
         include_num_input_tokens_seen=tokens_counting,
         remove_unused_columns=False,
         save_only_model=False,
+        # SFT reports only the loss: gathering every evaluation logit (rows x length x vocab) is wasted memory,
+        # and the packing collator's head-on-labels-only logits are flat, not (rows, length, vocab).
+        prediction_loss_only=getattr(cfg, "task", "") == "sft",
     )
     kwargs.update(overrides)
     return TrainingArguments(**kwargs)

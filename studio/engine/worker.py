@@ -8,6 +8,7 @@ checkpoint and the output are saved, and the run ends with status `stopped`.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
@@ -17,12 +18,11 @@ import traceback
 from pathlib import Path
 
 from studio.engine.config import load_config
-from studio.engine.errors import OutOfMemory, StudioError
+from studio.engine.errors import DiskFull, OutOfMemory, StudioError
 from studio.engine.events import EventWriter
-from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, PID_FILE
+from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, PID_FILE, STOP_FILE
 
 RECIPES = {"sft": "studio.engine.sft:run_sft", "pretrain": "studio.engine.pretrain:run_pretrain"}
-STOP_FILE = "stop"
 
 
 def _split_streams(run_dir: Path):
@@ -60,6 +60,10 @@ def classify(exc: BaseException) -> dict:
     if isinstance(exc, StudioError):
         return exc.as_event()
     text = f"{type(exc).__name__}: {exc}"
+    chain = [exc, exc.__cause__, exc.__context__]
+    if any(isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in chain if e) or \
+            "No space left on device" in str(exc):
+        return DiskFull(f"The disk is full: a file could not be written ({text.splitlines()[0][:300]}).").as_event()
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         err = OutOfMemory(f"Ran out of memory ({text.splitlines()[0][:300]}).")
         return err.as_event()
@@ -72,6 +76,10 @@ def run(run_dir: Path, events: EventWriter) -> int:
     _watch_for_stop(stop, run_dir)
     try:
         cfg = load_config(run_dir / CONFIG_FILE)
+        if not getattr(cfg, "allow_download", False):
+            # No network unless the user asked for a download (set before transformers is imported).
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ["TRANSFORMERS_OFFLINE"] = "1"
         module, func = RECIPES[cfg.task].split(":")
         recipe = getattr(importlib.import_module(module), func)
         recipe(cfg, run_dir, events, stop)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGroupBox, QHBoxLayout, QLabel,
                                QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
@@ -70,10 +70,8 @@ class FineTuneTab(QWidget):
             self.method_combo.addItem(label, key)
         self.method_combo.setToolTip(FineTuneConfig.__dataclass_fields__["method"].metadata["help"])
         self.method_combo.currentIndexChanged.connect(self._on_method_changed)
-        method_box = QGroupBox("Method")
-        QFormLayout(method_box).addRow("Method", self.method_combo)
-
         self.form = ConfigForm(FineTuneConfig, exclude=FORM_EXCLUDE)
+        self.form.insert_row("Method", "Method", self.method_combo)
         self.form.changed.connect(self._on_form_changed)
         self.save_button = QPushButton("Save config…")
         self.save_button.setToolTip("Save these settings as YAML; `studio train FILE` runs the same thing")
@@ -87,7 +85,7 @@ class FineTuneTab(QWidget):
 
         left_inner = QWidget()
         left_layout = QVBoxLayout(left_inner)
-        for w in (model_box, data_box, method_box, self.form):
+        for w in (model_box, data_box, self.form):
             left_layout.addWidget(w)
         left_layout.addLayout(cfg_buttons)
         left = QScrollArea()

@@ -12,57 +12,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from studio.engine.errors import StudioError
-from studio.engine.prompting import (DATASET_FORMATS, DEFAULT_COMPLETION_TEMPLATE, Preset, example_conversations,
+from studio.engine.prompting import (DATASET_FORMATS, DEFAULT_COMPLETION_TEMPLATE, Preset, batch_columns,
+                                     example_conversations,
                                      load_preset, read_prompt_file, save_batch_results, save_dataset, save_preset)
 from studio.ui.generation_thread import GenerationThread
+from studio.ui.playground.compare import SIDE_TITLES, SidePane, describe_result
 from studio.ui.playground.examples import ExampleEditor
 from studio.ui.playground.sampling import SamplingPanel
 from studio.ui.widgets.error_panel import ErrorPanel
 from studio.ui.widgets.model_picker import ModelPicker
-
-SIDE_TITLES = {"base": "Base model", "tuned": "Fine-tuned"}
-
-
-def describe_result(r: dict) -> str:
-    parts = [f"{r['prompt_tokens']} prompt tokens / {r['context_window']} context"]
-    if r.get("time_to_first_token_s") is not None:
-        parts.append(f"first token {r['time_to_first_token_s'] * 1000:.0f} ms")
-    if r.get("tokens_per_s"):
-        parts.append(f"{r['tokens_per_s']:.1f} tokens/s")
-    parts.append(f"{r['new_tokens']} tokens ({r['stop_reason'].replace('_', ' ')})")
-    return " · ".join(parts)
-
-
-class SidePane(QWidget):
-    def __init__(self, title: str, parent=None):
-        super().__init__(parent)
-        self.title = QLabel(f"<b>{title}</b>")
-        self.output = QPlainTextEdit()
-        self.output.setReadOnly(True)
-        self.stats = QLabel("")
-        self.stats.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        for w in (self.title, self.output, self.stats):
-            layout.addWidget(w)
-
-    def clear(self) -> None:
-        self.output.clear()
-        self.stats.clear()
-
-    def append(self, text: str) -> None:
-        self.output.moveCursor(QTextCursor.MoveOperation.End)
-        self.output.insertPlainText(text)
-
-    def text(self) -> str:
-        return self.output.toPlainText()
-
 
 class PlaygroundTab(QWidget):
     busy_changed = Signal(bool)
@@ -519,9 +482,7 @@ class PlaygroundTab(QWidget):
 
     def _on_batch_row(self, index: int, row: dict) -> None:
         self.batch_rows.append(row)
-        columns = []
-        for r in self.batch_rows:
-            columns += [k for k in r if k not in columns]
+        columns = batch_columns(self.batch_rows)
         self.batch_table.setColumnCount(len(columns))
         self.batch_table.setHorizontalHeaderLabels(columns)
         self.batch_table.setRowCount(len(self.batch_rows))

@@ -1,6 +1,5 @@
 """Streaming generation and the playground's model pair, against plain transformers `generate`."""
 
-import json
 import threading
 
 import pytest

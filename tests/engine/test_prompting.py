@@ -16,11 +16,12 @@ EXAMPLES = [Example("2+2", "4"), Example("3+3", "6"), Example("a {output} b", "{
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_llama):
+def tokenizer():
+    """A small real tokenizer (no model needed here) with the fallback chat template."""
     from studio.engine.data.render import ensure_chat_template
-    from studio.engine.models import load_tokenizer
+    from studio.engine.scratch import train_bpe_tokenizer
 
-    tok = load_tokenizer(tiny_llama)
+    tok = train_bpe_tokenizer(["What is two plus two? Four. Be brief, hello."] * 5, vocab_size=300)
     ensure_chat_template(tok)
     return tok
 
@@ -108,9 +109,11 @@ def test_empty_or_malformed_dataset_is_refused(tmp_path):
         save_dataset([[{"role": "user", "content": "hi"}]], tmp_path / "x.json")
 
 
-def test_inspector_counts_tokens_and_context(tokenizer, tiny_llama):
+def test_inspector_counts_tokens_and_context(tokenizer):
+    from studio.engine.scratch import llama_config
+
     text = render(tokenizer, Preset(examples=EXAMPLES[:1]), prompt="hello")
-    info = inspect_prompt(tokenizer, text, context_window(json.loads((tiny_llama / "config.json").read_text())))
+    info = inspect_prompt(tokenizer, text, context_window(llama_config(300, context=512).to_dict()))
     assert info.tokens == len(tokenizer(text, add_special_tokens=False)["input_ids"]) > 5
     assert info.context_window == 512 and info.fits
     assert "".join(info.token_pieces) == text

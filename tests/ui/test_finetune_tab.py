@@ -208,3 +208,10 @@ def test_engine_thread_kills_after_grace(tiny_llama, qa_dataset, workspace, qtbo
     assert final["type"] == "failed" and final["kind"] == "killed", final
     assert "killed" in final["message"]
     assert "killing" in states
+
+
+def test_method_combo_stays_visible_for_full(finetune_tab):
+    tab = finetune_tab
+    tab.method_combo.setCurrentIndex(tab.method_combo.findData("full"))
+    assert tab.method_combo.isVisibleTo(tab)
+    assert not tab.form.editor("lora_r").isVisibleTo(tab)

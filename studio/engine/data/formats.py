@@ -34,10 +34,16 @@ class Conversations:
     conversations: list[list[dict]]
     where: list[str]
     dropped: dict[str, list[str]] = field(default_factory=dict)  # reason -> locations
+    source: str = ""
 
     @property
     def dropped_count(self) -> int:
         return sum(len(v) for v in self.dropped.values())
+
+
+def describe_drops(dropped: dict[str, list[str]]) -> str:
+    return "; ".join(f"{reason} ({', '.join(locs[:3])}{'…' if len(locs) > 3 else ''})"
+                     for reason, locs in dropped.items())
 
 
 def split_mapping(mapping: dict) -> tuple[dict, dict]:
@@ -176,7 +182,7 @@ def to_conversations(records, fmt: str = "auto", mapping: dict | None = None) ->
                          f"Columns found: {', '.join(columns)}; expected: {', '.join(required)} "
                          f"(optional: {', '.join(FORMAT_COLUMNS[fmt][1])}).", field="columns")
     convert = CONVERTERS[fmt]
-    result = Conversations(format=fmt, conversations=[], where=[])
+    result = Conversations(format=fmt, conversations=[], where=[], source=str(records.path))
     for row, where in zip(rows, records.where):
         try:
             messages = convert(row, tags)
@@ -187,7 +193,6 @@ def to_conversations(records, fmt: str = "auto", mapping: dict | None = None) ->
         result.conversations.append(messages)
         result.where.append(where)
     if not result.conversations:
-        reasons = "; ".join(f"{reason} ({', '.join(locs[:3])}{'…' if len(locs) > 3 else ''})"
-                            for reason, locs in result.dropped.items())
+        reasons = describe_drops(result.dropped)
         raise BadDataset(f"{records.path}: no usable example in {len(rows)} rows — {reasons}.")
     return result

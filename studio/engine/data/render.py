@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from studio.engine.data.formats import describe_drops
 from studio.engine.errors import BadDataset
 
 IGNORE_INDEX = -100
@@ -65,8 +66,16 @@ class Tokenized:
     full_length: int  # before truncation
 
 
+# No tokenizer makes tokens longer than this many characters on average, so cutting a message
+# there never changes the first max_length tokens; it keeps a 50 MB cell from stalling tokenization.
+MAX_CHARS_PER_TOKEN = 32
+
+
 def tokenize_conversation(tokenizer, messages: list[dict], max_length: int,
                           train_on_prompt: bool = False) -> Tokenized:
+    limit = max_length * MAX_CHARS_PER_TOKEN
+    if any(len(m["content"]) > limit for m in messages):
+        messages = [{**m, "content": m["content"][:limit]} for m in messages]
     text, spans = assistant_spans(tokenizer, messages)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
@@ -108,7 +117,7 @@ class DatasetSummary:
                  f"{self.max_tokens}; {self.truncated} truncated to the max length; "
                  f"{self.trained_tokens} trained tokens."]
         for reason, locs in self.dropped.items():
-            lines.append(f"Dropped {len(locs)}: {reason} ({', '.join(locs[:3])}{'…' if len(locs) > 3 else ''}).")
+            lines.append(f"Dropped {len(locs)}: {describe_drops({reason: locs})}.")
         return "\n".join(lines)
 
 
@@ -130,8 +139,8 @@ def tokenize_all(tokenizer, convs, max_length: int, train_on_prompt: bool = Fals
             progress((i + 1) / total)
     rows = total + convs.dropped_count
     if not out:
-        reasons = "; ".join(f"{r} ({len(l)} rows)" for r, l in dropped.items())
-        raise BadDataset(f"No example is left to train on: {reasons}.")
+        raise BadDataset(f"{convs.source}: no example is left to train on in {rows} rows — "
+                         f"{describe_drops(dropped)}.", "Raise the max length, or shorten the prompts.")
     lengths = sorted(t.full_length for t in out)
     summary = DatasetSummary(
         rows=rows, format=convs.format, used=len(out), min_tokens=lengths[0],

@@ -367,8 +367,11 @@ class DatasetPanel(QWidget):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setContentsMargins(4, 4, 4, 4)
+            label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
             self.preview_table.setCellWidget(r, 1, label)
         self.preview_table.resizeRowsToContents()
+        for r in range(self.preview_table.rowCount()):  # long rows scroll; no row fills the whole view
+            self.preview_table.setRowHeight(r, min(self.preview_table.rowHeight(r), 240))
 
     def preview_text(self, row: int) -> str:
         label = self.preview_table.cellWidget(row, 1)

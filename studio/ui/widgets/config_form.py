@@ -59,7 +59,8 @@ class FloatSpinBox(QDoubleSpinBox):
 
 
 def field_label(f: dataclasses.Field) -> str:
-    return f.metadata.get("label") or f.name.replace("_", " ").capitalize()
+    label = f.metadata.get("label") or f.name.replace("_", " ").capitalize()
+    return label.replace("Lora ", "LoRA ")
 
 
 class ConfigForm(QWidget):
@@ -79,6 +80,7 @@ class ConfigForm(QWidget):
         self._group_boxes: dict[tuple[str, bool], QGroupBox] = {}
         self._group_fields: dict[tuple[str, bool], list[str]] = {}
         self._hidden: set[str] = set()
+        self._extra_rows: set[tuple[str, bool]] = set()
         self._base = config_cls()
         self._loading = False
 
@@ -247,6 +249,14 @@ class ConfigForm(QWidget):
         return cfg
 
     # -- visibility and errors ---------------------------------------------------------------
+    def insert_row(self, group: str, label: str, widget: QWidget, position: int = 0) -> None:
+        """Put an editor that is not a config field (e.g. the method combo) into a group box of the form."""
+        box = self._group_boxes.get((group, False))
+        if box is None:
+            raise KeyError(f"no group '{group}' in this form")
+        box.layout().insertRow(position, label, widget)
+        self._extra_rows.add((group, False))
+
     def set_visible_fields(self, names: typing.Iterable[str] | None) -> None:
         """Show only these fields (None shows every field)."""
         keep = set(self.editors) if names is None else set(names)
@@ -270,7 +280,7 @@ class ConfigForm(QWidget):
             form: QFormLayout = box.layout()
             for name in names:
                 form.setRowVisible(self.editors[name], name not in self._hidden)
-            box.setVisible(any(n not in self._hidden for n in names))
+            box.setVisible(key in self._extra_rows or any(n not in self._hidden for n in names))
 
     def _toggle_advanced(self, on: bool) -> None:
         self.advanced_area.setVisible(on)

@@ -1,0 +1,43 @@
+"""One side of the compare view: the streamed reply and its numbers."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+SIDE_TITLES = {"base": "Base model", "tuned": "Fine-tuned"}
+
+
+def describe_result(r: dict) -> str:
+    parts = [f"{r['prompt_tokens']} prompt tokens / {r['context_window']} context"]
+    if r.get("time_to_first_token_s") is not None:
+        parts.append(f"first token {r['time_to_first_token_s'] * 1000:.0f} ms")
+    if r.get("tokens_per_s"):
+        parts.append(f"{r['tokens_per_s']:.1f} tokens/s")
+    parts.append(f"{r['new_tokens']} tokens ({r['stop_reason'].replace('_', ' ')})")
+    return " · ".join(parts)
+
+
+class SidePane(QWidget):
+    def __init__(self, title: str, parent=None):
+        super().__init__(parent)
+        self.title = QLabel(f"<b>{title}</b>")
+        self.output = QPlainTextEdit()
+        self.output.setReadOnly(True)
+        self.stats = QLabel("")
+        self.stats.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.title, self.output, self.stats):
+            layout.addWidget(w)
+
+    def clear(self) -> None:
+        self.output.clear()
+        self.stats.clear()
+
+    def append(self, text: str) -> None:
+        self.output.moveCursor(QTextCursor.MoveOperation.End)
+        self.output.insertPlainText(text)
+
+    def text(self) -> str:
+        return self.output.toPlainText()

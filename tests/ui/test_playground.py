@@ -1,0 +1,217 @@
+"""The Prompt playground tab: streaming through the generation thread, Stop, compare, errors, files."""
+
+import subprocess
+import sys
+
+import pytest
+
+from studio.engine.data.files import read_records
+from studio.engine.data.formats import to_conversations
+from studio.engine.prompting import Example, SamplingSettings
+
+LONG_WAIT = 120_000
+
+
+def make_random_adapter(model_dir, out_dir, seed=1):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=64, target_modules="all-linear", init_lora_weights=False,
+                                            task_type="CAUSAL_LM"))
+    peft.save_pretrained(out_dir)
+    return out_dir
+
+
+def plain_generate(model_dir, text, max_new_tokens, adapter=None):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    enc = tok(text, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+@pytest.fixture(scope="module")
+def random_adapter(tiny_llama, tmp_path_factory):
+    return make_random_adapter(tiny_llama, tmp_path_factory.mktemp("ui-adapter"))
+
+
+@pytest.fixture
+def tab(qtbot):
+    from studio.ui.playground_tab import PlaygroundTab
+
+    tab = PlaygroundTab()
+    qtbot.addWidget(tab)
+    tab.resize(1300, 850)
+    tab.show()
+    yield tab
+    tab.stop()
+    tab.shutdown()
+
+
+def wait_ready(tab, qtbot):
+    qtbot.waitUntil(lambda: not tab.is_busy(), timeout=LONG_WAIT)
+
+
+def test_tab_opens_without_importing_torch():
+    code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]); "
+            "from studio.ui.playground_tab import PlaygroundTab; t = PlaygroundTab(); t.load_pair('x', None); "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.stdout.strip() == "[]"
+
+
+def test_greedy_chat_through_the_ui_equals_plain_generate_on_both_sides(tab, qtbot, tiny_llama, random_adapter):
+    tab.load_pair(str(tiny_llama), str(random_adapter))
+    assert tab.model_picker.model() == str(tiny_llama) and tab.compare.isChecked()
+    tab.sampling.set_settings(SamplingSettings(greedy=True, max_new_tokens=20))
+    tab.system.setPlainText("Answer briefly.")
+    tab.examples.add_example("Who painted the blue fox?", "Mira Telsen painted the blue fox.")
+    chunks = {"base": [], "tuned": []}
+    tab.thread.chunk.connect(lambda side, text: chunks[side].append(text))
+    tab.prompt.setPlainText("What is the capital of Zorbia?")
+    qtbot.mouseClick(tab.send_button, __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.MouseButton.LeftButton)
+    assert tab.is_busy() and tab.stop_button.isEnabled()
+    wait_ready(tab, qtbot)
+    assert not tab.error_panel.isVisible(), tab.error_panel.text()
+
+    tok = tab.thread.pair.base.tokenizer
+    text = tok.apply_chat_template(
+        [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Who painted the blue fox?"},
+         {"role": "assistant", "content": "Mira Telsen painted the blue fox."},
+         {"role": "user", "content": "What is the capital of Zorbia?"}], tokenize=False, add_generation_prompt=True)
+    tuned, base = tab.panes["tuned"].text(), tab.panes["base"].text()
+    assert tuned == plain_generate(tiny_llama, text, 20, adapter=random_adapter)
+    assert base == plain_generate(tiny_llama, text, 20)
+    assert len(chunks["tuned"]) > 1 and "".join(chunks["tuned"]) == tuned
+    assert "/ 512 context" in tab.panes["tuned"].stats.text() and "first token" in tab.panes["tuned"].stats.text()
+    # The fine-tuned reply joins the conversation, which can be continued.
+    assert [t["role"] for t in tab.conversation_turns()] == ["user", "assistant"]
+    assert tab.conversation_turns()[1]["content"] == tuned
+    tab.mark_good()
+    tab.send("And who painted the blue fox?")
+    wait_ready(tab, qtbot)
+    assert [t["role"] for t in tab.conversation_turns()] == ["user", "assistant"] * 2
+    # Regenerate: the last reply is replaced (greedy: by the same text).
+    last = tab.conversation_turns()[-1]["content"]
+    tab.regenerate()
+    wait_ready(tab, qtbot)
+    assert [t["role"] for t in tab.conversation_turns()] == ["user", "assistant"] * 2
+    assert tab.conversation_turns()[-1]["content"] == last
+
+
+def test_stop_ends_a_long_generation_and_the_ui_is_ready_again(tab, qtbot, tiny_llama):
+    tab.load_pair(str(tiny_llama))
+    tab.mode.setCurrentIndex(tab.mode.findData("completion"))
+    tab.sampling.set_settings(SamplingSettings(greedy=False, temperature=1.0, top_p=1.0, top_k=0,
+                                               max_new_tokens=100_000, seed=1))
+    replies = []
+    tab.thread.reply.connect(lambda side, r: replies.append(r))
+    tab.thread.chunk.connect(lambda side, text: tab.stop_button.click() if tab.stop_button.isEnabled() else None)
+    tab.send("Once upon a time")
+    wait_ready(tab, qtbot)
+    assert replies and replies[0]["stop_reason"] == "stopped"
+    assert replies[0]["new_tokens"] < 50 and replies[0]["max_new_tokens"] > 400  # clamped to the context, not run
+    assert "(stopped)" in tab.panes["base"].stats.text()
+    assert tab.send_button.isEnabled() and not tab.stop_button.isEnabled()
+    tab.thread.chunk.disconnect()
+    tab.thread.chunk.connect(tab._on_chunk)
+    tab.sampling.set_settings(SamplingSettings(greedy=True, max_new_tokens=5))
+    tab.send("The capital")
+    wait_ready(tab, qtbot)
+    assert replies[-1]["stop_reason"] in ("length", "eos") and tab.panes["base"].text() == replies[-1]["text"]
+
+
+def test_clear_messages_and_no_crash(tab, qtbot, tiny_llama, tmp_path):
+    # An empty prompt: said at once, nothing runs.
+    tab.load_pair(str(tiny_llama), None)
+    tab.send("   ")
+    assert tab.error_panel.isVisible() and "empty" in tab.error_panel.text() and not tab.is_busy()
+    # A missing adapter folder.
+    tab.load_pair(str(tiny_llama), str(tmp_path / "missing-adapter"))
+    tab.send("hello")
+    wait_ready(tab, qtbot)
+    assert "does not exist" in tab.error_panel.text()
+    # An adapter for another base model.
+    from studio.engine.scratch import save_new_causal_lm
+
+    other = save_new_causal_lm(tmp_path / "other", ["another small text"] * 5, vocab_size=300, hidden=32, layers=1)
+    tab.load_pair(str(tiny_llama), str(make_random_adapter(other, tmp_path / "other-adapter")))
+    tab.send("hello")
+    wait_ready(tab, qtbot)
+    assert "does not fit" in tab.error_panel.text() and "base model the adapter" in tab.error_panel.text()
+    # A prompt longer than the context window.
+    tab.load_pair(str(tiny_llama), None)
+    tab.mode.setCurrentIndex(tab.mode.findData("completion"))
+    tab.send("word " * 2000)
+    wait_ready(tab, qtbot)
+    assert "context window is 512 tokens" in tab.error_panel.text()
+    # ...and the tab still works.
+    tab.sampling.set_settings(SamplingSettings(greedy=True, max_new_tokens=4))
+    tab.send("The capital")
+    wait_ready(tab, qtbot)
+    assert not tab.error_panel.isVisible() and tab.panes["base"].text()
+
+
+def test_examples_presets_and_dataset(tab, qtbot, tmp_path):
+    tab.system.setPlainText("Be brief.")
+    for i in range(3):
+        tab.examples.add_example(f"question {i}", f"answer {i}")
+    tab.examples.table.selectRow(2)
+    tab.examples.move_selected(-1)
+    assert [e.input for e in tab.examples.examples()] == ["question 0", "question 2", "question 1"]
+    tab.examples.table.selectRow(0)
+    tab.examples.remove_selected()
+    tab.examples.set_example(0, "question 2", "edited")
+    tab.sampling.set_settings(SamplingSettings(greedy=False, temperature=0.5, stop_strings=["\n\n", "Q:"], seed=4))
+    preset = tab.preset()
+    assert tab.save_preset_file(tmp_path / "p.json")
+    tab.system.setPlainText("")
+    tab.examples.set_examples([])
+    tab.sampling.set_settings(SamplingSettings())
+    assert tab.load_preset_file(tmp_path / "p.json")
+    assert tab.preset() == preset and preset.examples == [Example("question 2", "edited"),
+                                                         Example("question 1", "answer 1")]
+    (tmp_path / "bad.json").write_text("{oops")
+    assert not tab.load_preset_file(tmp_path / "bad.json") and "invalid JSON" in tab.error_panel.text()
+    assert tab.save_dataset_file(tmp_path / "ds.jsonl", "sharegpt")
+    convs = to_conversations(read_records(tmp_path / "ds.jsonl"))
+    assert convs.format == "sharegpt" and len(convs.conversations) == 2
+    assert convs.conversations[0] == [{"role": "system", "content": "Be brief."},
+                                      {"role": "user", "content": "question 2"},
+                                      {"role": "assistant", "content": "edited"}]
+
+
+def test_batch_and_inspector(tab, qtbot, tiny_llama, random_adapter, tmp_path):
+    tab.load_pair(str(tiny_llama), str(random_adapter))
+    tab.sampling.set_settings(SamplingSettings(greedy=True, max_new_tokens=6))
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("What is the capital of Zorbia?\nHow many moons does Kelp have?\n")
+    assert tab.load_batch_file(prompts)
+    tab.run_batch()
+    wait_ready(tab, qtbot)
+    assert tab.batch_table.rowCount() == 2 and len(tab.batch_rows) == 2
+    assert all(r["base"] is not None and r["tuned"] is not None for r in tab.batch_rows)
+    assert tab.save_batch_file(tmp_path / "results.csv")
+    assert (tmp_path / "results.csv").read_text().startswith("prompt,base,tuned,base_tokens,tuned_tokens\n")
+    tab.prompt.setPlainText("hello")
+    tab.inspect()
+    wait_ready(tab, qtbot)
+    tok = tab.thread.pair.base.tokenizer
+    expected = tok.apply_chat_template([{"role": "user", "content": "hello"}], tokenize=False,
+                                       add_generation_prompt=True)
+    assert tab.inspect_text.toPlainText() == expected
+    assert tab.inspect_label.text().startswith(f"{len(tok(expected, add_special_tokens=False)['input_ids'])} tokens "
+                                               f"/ 512 context")
