@@ -19,29 +19,29 @@ def live_runs(workspace: Path) -> list[Path]:
     return [r.path for r in list_runs(workspace) if r.status == "running" and worker_alive(r.path)]
 
 
+def close_orphan(run_dir: Path) -> bool:
+    """If the run started but its worker vanished without a final event, write its `failed` event."""
+    path = Path(run_dir)
+    if worker_alive(path) or not (path / EVENTS_FILE).exists():
+        return False
+    last = None
+    for event in EventTail(path).poll():
+        last = event
+    if last is None or last["type"] in ("finished", "failed"):
+        return False
+    writer = EventWriter(path / EVENTS_FILE)
+    writer.emit("failed", kind="crashed",
+                message="The worker process ended without finishing (it crashed, was killed, or the computer "
+                        "restarted).",
+                hint="Resume from the last complete checkpoint in the run folder.")
+    writer.close()
+    (path / PID_FILE).unlink(missing_ok=True)
+    return True
+
+
 def close_orphans(workspace: Path) -> list[Path]:
-    """Give every run that started but whose worker vanished without a final event its `failed` event."""
-    closed = []
-    for summary in list_runs(workspace):
-        path = summary.path
-        if worker_alive(path) or not (path / EVENTS_FILE).exists():
-            continue
-        last = None
-        for line in (path / EVENTS_FILE).read_text(encoding="utf-8", errors="replace").splitlines():
-            event = decode(line)
-            if event:
-                last = event
-        if last is None or last["type"] in ("finished", "failed"):
-            continue
-        writer = EventWriter(path / EVENTS_FILE)
-        writer.emit("failed", kind="crashed",
-                    message="The worker process ended without finishing (it crashed, was killed, or the computer "
-                            "restarted).",
-                    hint="Resume from the last complete checkpoint in the run folder.")
-        writer.close()
-        (path / PID_FILE).unlink(missing_ok=True)
-        closed.append(path)
-    return closed
+    """close_orphan for every run of the workspace."""
+    return [r.path for r in list_runs(workspace) if close_orphan(r.path)]
 
 
 def request_stop(run_dir: Path) -> None:

@@ -37,6 +37,7 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
         self.final_event: dict | None = None
         self.killed = False
+        self.kill_reason: str | None = None
 
     def start(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
@@ -63,7 +64,7 @@ class WorkerProcess:
             writer = EventWriter(self.run_dir / EVENTS_FILE)
             self.final_event = writer.emit(
                 "failed", kind="killed" if self.killed else "crashed",
-                message=f"The worker process {how} before the run finished.",
+                message=self.kill_reason or f"The worker process {how} before the run finished.",
                 hint="The last complete checkpoint in the run folder can be resumed.")
             writer.close()
             yield self.final_event
@@ -76,9 +77,15 @@ class WorkerProcess:
             except (BrokenPipeError, OSError, ValueError):
                 pass
 
-    def kill(self) -> None:
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def kill(self, reason: str | None = None) -> None:
+        """Kill the worker now; `reason` becomes the message of the run's `failed` event."""
         if self.proc and self.proc.poll() is None:
             self.killed = True
+            self.kill_reason = reason
             self.proc.kill()
 
     def running(self) -> bool:

@@ -59,12 +59,6 @@ class EngineThread(QThread):
         final = final or self.worker.final_event or {
             "type": "failed", "time": time.time(), "kind": "crashed",
             "message": "The worker process ended without reporting how the run ended.", "hint": ""}
-        if self.killed_after_grace and final.get("type") == "failed":
-            final = dict(final, kind="killed",
-                         message=f"The worker did not stop within {self.grace_s:g} s of the stop request, "
-                                 f"so it was killed.",
-                         hint=final.get("hint") or "The last complete checkpoint in the run folder can be "
-                                                   "resumed.")
         self.final_event = final
         self._set_state("done")
         self.finished_run.emit(final)
@@ -76,8 +70,7 @@ class EngineThread(QThread):
     # -- GUI side ------------------------------------------------------------------------------
     @property
     def pid(self) -> int | None:
-        proc = self.worker.proc
-        return proc.pid if proc else None
+        return self.worker.pid
 
     def request_stop(self) -> None:
         """Ask the worker to stop after its current step (it saves a checkpoint and the output);
@@ -90,14 +83,14 @@ class EngineThread(QThread):
             self._set_state("stopping")
         self._kill_timer.start(int(self.grace_s * 1000))
 
-    def kill(self) -> None:
+    def kill(self, reason: str | None = None) -> None:
         """Kill the worker now (the run ends as failed, kind 'killed')."""
         self._kill_wanted = True
         if self.worker.running():
             self._set_state("killing")
-            self.worker.kill()
+            self.worker.kill(reason)
 
     def _grace_over(self) -> None:
         if self.isRunning() and self.worker.running():
             self.killed_after_grace = True
-            self.kill()
+            self.kill(f"The worker did not stop within {self.grace_s:g} s of the stop request, so it was killed.")

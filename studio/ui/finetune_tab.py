@@ -17,6 +17,7 @@ from studio.engine.errors import BadConfig, StudioError
 from studio.ui import settings
 from studio.ui.finetune.dataset_panel import DatasetPanel
 from studio.ui.runs_view import RunsView
+from studio.ui.safety import confirm_model_safety
 from studio.ui.widgets import ConfigForm, ErrorPanel, LossPlot, ModelPicker
 
 METHOD_LABELS = {"lora": "LoRA", "qlora-4bit": "QLoRA 4-bit", "qlora-8bit": "QLoRA 8-bit", "full": "Full fine-tune"}
@@ -267,6 +268,10 @@ class FineTuneTab(QWidget):
         except StudioError as err:
             self.error_panel.show_exception(err)
             return
+        if not confirm_model_safety(self, cfg.model, cfg):
+            self.error_panel.show_error("unsafe_model", "Not started: the model needs permissions you did not give.",
+                                        "Choose another model, or start again and allow it.")
+            return
         from studio.engine.supervisor import prepare_run
         from studio.ui.engine_thread import EngineThread
 
@@ -277,9 +282,27 @@ class FineTuneTab(QWidget):
             return
         if Path(cfg.model).is_dir():
             settings.add_recent("models", cfg.model)
+        self._follow(run_dir, EngineThread(run_dir, grace_s=self.grace_s, parent=self), cfg.model)
+
+    def attach(self, run_dir: Path) -> None:
+        """Show a run whose worker outlived an earlier window (or has just died: it then reads failed)."""
+        if self.engine is not None:
+            return
+        from studio.ui.run_follower import RunFollower
+
+        try:
+            cfg = load_config(Path(run_dir) / "config.yaml")
+            self.set_config(cfg)
+        except StudioError as err:
+            self.error_panel.show_exception(err)
+        self._follow(Path(run_dir), RunFollower(run_dir, parent=self), self.model_picker.model())
+        self._log("Re-attached to a run that was still going when the app last closed.")
+
+    def _follow(self, run_dir: Path, engine, base_model: str) -> None:
+        """Wire a run's engine (EngineThread, or RunFollower for a re-attached run) to the tab."""
         self.run_dir = run_dir
         self.final_event = None
-        self._base_model = cfg.model
+        self._base_model = base_model
         self._output = ""
         self.loss_plot.clear()
         self.log_view.clear()
@@ -289,7 +312,7 @@ class FineTuneTab(QWidget):
         self._log(f"Run folder: {run_dir}")
         self.status_label.setText("Starting the worker…")
         self.right_tabs.setCurrentIndex(0)
-        self.engine = EngineThread(run_dir, grace_s=self.grace_s, parent=self)
+        self.engine = engine
         self.engine.event.connect(self._on_event)
         self.engine.state_changed.connect(self._on_state)
         self.engine.finished_run.connect(self._on_finished_run)

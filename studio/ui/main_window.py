@@ -83,6 +83,23 @@ class MainWindow(QMainWindow):
         self._device_process: QProcess | None = None
         self.detect_device()
         self._restore()
+        self.reattached = self.reattach_runs()
+
+    def reattach_runs(self) -> list:
+        """Show again the runs whose worker outlived the last window; mark dead ones failed."""
+        from studio.engine.reattach import close_orphans, live_runs
+        from studio.engine.runs import summarize_run
+
+        workspace = settings.workspace()
+        close_orphans(workspace)
+        attached = []
+        for run_dir in live_runs(workspace):
+            tab = self.pretrain_tab if summarize_run(run_dir).task == "pretrain" else self.finetune_tab
+            if hasattr(tab, "attach") and not (hasattr(tab, "is_running") and tab.is_running()):
+                tab.attach(run_dir)
+                self.tabs.setCurrentWidget(tab)
+                attached.append(run_dir)
+        return attached
 
     # -- menu --------------------------------------------------------------------------------
     def _build_menu(self) -> None:

@@ -105,7 +105,8 @@ class DatasetAnalysis(QThread):
             sampled = len(convs.conversations) > SUMMARY_ROW_LIMIT
             if sampled:
                 convs = Conversations(format=convs.format, conversations=convs.conversations[:SUMMARY_ROW_LIMIT],
-                                      where=convs.where[:SUMMARY_ROW_LIMIT], dropped=convs.dropped)
+                                      where=convs.where[:SUMMARY_ROW_LIMIT], dropped=convs.dropped,
+                                      source=convs.source)
             _, summary = tokenize_all(tokenizer, convs, self.max_length, self.train_on_prompt)
             self.analyzed.emit(self.generation, {"previews": previews, "summary": summary, "sampled": sampled,
                                 "fallback_template": fallback})
@@ -323,6 +324,9 @@ class DatasetPanel(QWidget):
                 text += "<br><i>This model has no chat template: the studio's simple fallback template is used.</i>"
             self.summary_label.setText(text)
             self._plot_histogram(summary.lengths)
+        elif isinstance(result.get("error"), StudioError):  # e.g. every row longer than the max length
+            self._on_failed(result["error"], keep_columns=True)
+            return
         elif "error" in result:
             exc = result["error"]
             msg = getattr(exc, "message", None) or str(exc)

@@ -1,0 +1,89 @@
+"""Following a run whose worker this window did not start (it outlived an earlier window).
+
+Same signals and methods as EngineThread, so a tab can show a re-attached run exactly like one
+it started: events come from tailing events.jsonl on a timer, Stop writes the run's `stop`
+file (the worker polls it), and a worker that vanished without a final event gets a `failed`
+event written for it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from studio.engine.events import TERMINAL_TYPES
+from studio.engine.reattach import EventTail, close_orphan, request_stop
+from studio.engine.runs import PID_FILE, worker_alive
+
+
+class RunFollower(QObject):
+    event = Signal(dict)
+    finished_run = Signal(dict)
+    state_changed = Signal(str)
+    finished = Signal()  # like QThread.finished: nothing more will come
+
+    def __init__(self, run_dir: Path, poll_ms: int = 250, parent=None):
+        super().__init__(parent)
+        self.run_dir = Path(run_dir)
+        self.state = "running"
+        self.final_event: dict | None = None
+        self._tail = EventTail(self.run_dir)
+        self._timer = QTimer(self)
+        self._timer.setInterval(poll_ms)
+        self._timer.timeout.connect(self._poll)
+
+    def start(self) -> None:
+        self.state_changed.emit(self.state)
+        self._poll()
+        if self.final_event is None:
+            self._timer.start()
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int((self.run_dir / PID_FILE).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _poll(self) -> None:
+        alive = worker_alive(self.run_dir)
+        events = self._tail.poll()
+        if not events and not alive:
+            # Gone without a word: record it, then read that record back like any other event.
+            close_orphan(self.run_dir)
+            events = self._tail.poll()
+        for ev in events:
+            self.event.emit(ev)
+            if ev.get("type") in TERMINAL_TYPES:
+                self._end(ev)
+                return
+
+    def _end(self, final: dict) -> None:
+        self._timer.stop()
+        self.final_event = final
+        self.state = "done"
+        self.state_changed.emit("done")
+        self.finished_run.emit(final)
+        self.finished.emit()
+
+    def request_stop(self) -> None:
+        if self.state == "running":
+            request_stop(self.run_dir)
+            self.state = "stopping"
+            self.state_changed.emit("stopping")
+
+    def kill(self, reason: str | None = None) -> None:
+        pid = self.pid
+        if pid and worker_alive(self.run_dir):
+            self.state = "killing"
+            self.state_changed.emit("killing")
+            os.kill(pid, signal.SIGKILL)
+
+    def isRunning(self) -> bool:  # noqa: N802 - mirrors QThread
+        return self.state != "done"
+
+    def wait(self, timeout_ms: int = 0) -> bool:
+        return True  # nothing runs in this process
