@@ -76,6 +76,8 @@ def cmd_train(args) -> int:
                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
             tqdm.write(f"training on {ev.get('device_name')} ({ev.get('precision')}), "
                        f"{ev.get('trainable_parameters', 0):,} trainable parameters", file=sys.stderr)
+            if ev.get("warning"):
+                tqdm.write(f"WARNING: {ev['warning']}", file=sys.stderr)
         elif t == "log" and bar is not None:
             bar.n = ev.get("step", bar.n)
             bar.set_postfix(loss=f"{ev['loss']:.4f}", tok_s=f"{ev.get('tokens_per_s') or 0:.0f}", refresh=False)

@@ -37,8 +37,14 @@ class EventCallback(TrainerCallback):
         self._t0 = self._last_time = time.monotonic()
         self._first_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen
-        self.events.emit("started", total_steps=state.max_steps, resumed_at=state.global_step,
-                         **self.started_fields)
+        fields = dict(self.started_fields)
+        if fields.get("device") == "cpu":
+            from studio.engine.gpu_check import cpu_fallback_warning
+
+            warning = cpu_fallback_warning()  # an NVIDIA GPU that torch cannot use
+            if warning:
+                fields["warning"] = warning
+        self.events.emit("started", total_steps=state.max_steps, resumed_at=state.global_step, **fields)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.stop_requested.is_set() and not self.stopped_by_user:

@@ -96,11 +96,12 @@ class ModelKnobs:
 class LoraKnobs:
     method: str = knob("lora", "lora trains small adapter matrices; qlora also loads the base model in 4 or 8 "
                                "bits to save memory; full trains every weight.", choices=METHODS, group="Method")
-    lora_r: int = knob(16, "LoRA rank: the size of the adapter matrices.", min=1, max=1024, group="Method")
+    lora_r: int = knob(16, "LoRA rank: the size of the adapter matrices.", min=1, max=1024, group="Method",
+                       label="LoRA rank (r)")
     lora_alpha: int = knob(32, "LoRA scaling (the update is scaled by alpha / r).", min=1, max=4096,
-                           group="Method")
+                           group="Method", label="LoRA alpha")
     lora_dropout: float = knob(0.05, "Dropout on the LoRA input.", min=0.0, max=0.9, group="Method",
-                               advanced=True)
+                               advanced=True, label="LoRA dropout")
     target_modules: str = knob("all-linear", "Layers that get adapters: all-linear, or comma-separated module "
                                              "names such as q_proj,v_proj.", group="Method", advanced=True)
 

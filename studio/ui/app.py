@@ -21,15 +21,28 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(settings.ORGANIZATION)
     app.setApplicationName(settings.APPLICATION)
     app.setApplicationDisplayName("Adapt Studio")
+    from PySide6.QtGui import QIcon
+
+    from studio.resources import resources_dir
+
+    icon = resources_dir() / "icons" / "256x256" / "adapt-studio.png"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
 
     from studio.ui.main_window import TAB_TITLES, MainWindow
 
     window = MainWindow()
     window.show()
     if smoke:
+        from studio.resources import starter_model_dir
+
         titles = tuple(window.tabs.tabText(i) for i in range(window.tabs.count()))
-        ok = titles == TAB_TITLES
-        print("OK" if ok else f"FAIL: tabs are {titles}, expected {TAB_TITLES}")
+        starter = starter_model_dir()
+        has_starter = (starter / "config.json").is_file() and any(starter.glob("*.safetensors"))
+        ok = titles == TAB_TITLES and has_starter
+        print("OK" if ok else "FAIL")
+        print(f"tabs: {', '.join(titles)}" + ("" if titles == TAB_TITLES else f" (expected {TAB_TITLES})"))
+        print(f"starter model: {starter} ({'found' if has_starter else 'MISSING'})")
         print(f"torch imported: {'torch' in sys.modules}")
         window.close()
         return 0 if ok else 1

@@ -382,6 +382,9 @@ class FineTuneTab(QWidget):
             if ev.get("total_steps"):
                 self.progress.setRange(0, int(ev["total_steps"]))
                 self.progress.setValue(int(ev.get("resumed_at") or 0))
+            if ev.get("warning"):
+                self._log(f"WARNING: {ev['warning']}")
+                self.error_panel.show_error("warning", ev["warning"])
             params = ev.get("trainable_parameters")
             self._log(f"started on {ev.get('device_name', ev.get('device'))} ({ev.get('precision')}), "
                       f"{ev.get('total_steps')} steps"

@@ -59,8 +59,7 @@ class FloatSpinBox(QDoubleSpinBox):
 
 
 def field_label(f: dataclasses.Field) -> str:
-    label = f.metadata.get("label") or f.name.replace("_", " ").capitalize()
-    return label.replace("Lora ", "LoRA ")
+    return f.metadata.get("label") or f.name.replace("_", " ").capitalize()
 
 
 class ConfigForm(QWidget):

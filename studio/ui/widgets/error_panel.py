@@ -11,7 +11,8 @@ KIND_TITLES = {
     "out_of_memory": "Out of memory", "bad_dataset": "Problem with the dataset", "bad_model": "Problem with the model",
     "bad_config": "Problem with a setting", "nan_loss": "The training diverged", "unsafe_model": "Unsafe model",
     "killed": "The run was killed", "crashed": "The worker crashed", "interrupted": "The run was interrupted",
-    "internal": "Internal error",
+    "internal": "Internal error", "disk_full": "The disk is full",
+    "warning": "Training on the CPU although this computer has an NVIDIA GPU",
 }
 
 
