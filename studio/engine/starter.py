@@ -154,7 +154,7 @@ class _Printer(EventWriter):
         return event
 
 
-def build(out: Path, steps: int = 600, seed: int = 0) -> Path:
+def build(out: Path, steps: int = 120, seed: int = 0) -> Path:
     from studio.engine.config import validate
     from studio.engine.pretrain import run_pretrain
     from studio.engine.pretrain_config import PretrainConfig
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m studio.engine.starter", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=resources_dir(), help="resources folder to write into")
-    parser.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+    parser.add_argument("--steps", type=int, default=120, help="training steps (default 120)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     t0 = time.monotonic()

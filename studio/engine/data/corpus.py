@@ -182,7 +182,7 @@ def pack(corpus: Corpus, tokenizer, block_size: int, *, whole_words: bool = Fals
     starts: list[bool] = []
     docs = corpus.documents
     for i in range(0, len(docs), batch):
-        enc = tokenizer(docs[i:i + batch], add_special_tokens=False)
+        enc = tokenizer(docs[i:i + batch], add_special_tokens=False, verbose=False)
         for j, ids in enumerate(enc["input_ids"]):
             stream.extend(ids)
             stream.append(sep)
