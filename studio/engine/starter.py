@@ -129,10 +129,17 @@ def prose_documents(n: int, seed: int = 0) -> list[str]:
 def chat_documents(rows: list[dict], tokenizer_eos: str = "<|endoftext|>") -> list[str]:
     """The instructions rendered with the fallback chat template (without the final end-of-text,
     which the packer adds between documents)."""
+    import jinja2
+
+    from studio.engine.data.render import FALLBACK_CHAT_TEMPLATE
+
+    template = jinja2.Environment().from_string(FALLBACK_CHAT_TEMPLATE)
     out = []
     for row in rows:
         user = row["instruction"] + (f"\n\n{row['input']}" if row["input"] else "")
-        out.append(f"<|user|>\n{user}{tokenizer_eos}\n<|assistant|>\n{row['output']}")
+        messages = [{"role": "user", "content": user}, {"role": "assistant", "content": row["output"]}]
+        text = template.render(messages=messages, eos_token=tokenizer_eos, add_generation_prompt=False)
+        out.append(text.removesuffix(tokenizer_eos))
     return out
 
 
@@ -154,7 +161,7 @@ class _Printer(EventWriter):
         return event
 
 
-def build(out: Path, steps: int = 120, seed: int = 0) -> Path:
+def build(out: Path, steps: int = 1500, seed: int = 0) -> Path:
     from studio.engine.config import validate
     from studio.engine.pretrain import run_pretrain
     from studio.engine.pretrain_config import PretrainConfig
@@ -177,8 +184,8 @@ def build(out: Path, steps: int = 120, seed: int = 0) -> Path:
             num_layers=4, num_heads=4, intermediate_size=384, vocab_size=1536, corpus=str(tmp / "corpus.jsonl"),
             block_size=128, dedupe=False, batch_size=8, max_steps=steps, learning_rate=3e-3, warmup_ratio=0.05,
             weight_decay=0.01, eval_every=max(1, steps // 4), save_every=0, validation_fraction=0.02, seed=seed,
-            log_every=5, device="cpu", probe_prompts="Anna has a | <|user|>\nWhat is the opposite of hot?<|endoftext|>"
-                                                          "\n<|assistant|>\n")
+            log_every=5, device="cpu",
+            probe_prompts="Anna has a | <|user|>\nWhat is the opposite of hot?<|endoftext|><|assistant|>\n")
         validate(cfg)
         run_dir = tmp / "run"
         run_dir.mkdir()
@@ -221,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m studio.engine.starter", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=resources_dir(), help="resources folder to write into")
-    parser.add_argument("--steps", type=int, default=120, help="training steps (default 120)")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     t0 = time.monotonic()

@@ -21,6 +21,7 @@ from studio.engine import presets
 from studio.engine.errors import BadConfig, StudioError
 from studio.engine.pretrain_config import CORPUS_SEPARATOR, PretrainConfig, split_corpus
 from studio.ui import settings
+from studio.ui.safety import confirm_model_safety
 from studio.ui.widgets.config_form import ConfigForm
 from studio.ui.widgets.error_panel import ErrorPanel
 from studio.ui.widgets.loss_plot import LossPlot
@@ -313,6 +314,10 @@ class PretrainTab(QWidget):
             cfg = self.config()
         except StudioError as err:
             self.error_panel.show_exception(err)
+            return
+        if cfg.mode == "continue" and not confirm_model_safety(self, cfg.model, cfg):
+            self.error_panel.show_error("unsafe_model", "Not started: the model needs permissions you did not give.",
+                                        "Choose another model, or start again and allow it.")
             return
         from studio.engine.supervisor import prepare_run
         from studio.ui.engine_thread import EngineThread

@@ -36,7 +36,7 @@ def test_rows_positions_and_labels(tiny_llama):
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     feats = _features(tok, TEXTS)
     lengths = [len(f["input_ids"]) for f in feats]
-    batch = PackingCollator(tok.pad_token_id, max_length=max(lengths) + 8)(feats)
+    batch = PackingCollator(tok.pad_token_id, max_length=max(lengths) + 8, row_factor=1)(feats)
     ids, pos, labels = batch["input_ids"], batch["position_ids"], batch["labels"]
     assert "attention_mask" not in batch
     assert ids.shape[0] > 1  # several rows: the multi-row case is the one exercised
@@ -73,7 +73,8 @@ def test_packed_logits_and_loss_equal_each_sequence_alone(tiny_llama):
     model.eval()
     feats = _features(tok, TEXTS)
     lengths = [len(f["input_ids"]) for f in feats]
-    collator = PackingCollator(tok.pad_token_id, max_length=max(lengths) + 8, head_on_labels_only=False)
+    collator = PackingCollator(tok.pad_token_id, max_length=max(lengths) + 8, head_on_labels_only=False,
+                               row_factor=1)
     batch = collator(feats)
     assert batch["input_ids"].shape[0] > 1
     with torch.no_grad():
@@ -90,7 +91,7 @@ def test_packed_logits_and_loss_equal_each_sequence_alone(tiny_llama):
             total += torch.nn.functional.cross_entropy(alone[:-1][keep], lab[keep], reduction="sum").item()
             count += int(keep.sum())
         packed_loss = model(**{k: v for k, v in batch.items()}, use_cache=False).loss.item()
-        head_only = PackingCollator(tok.pad_token_id, max_length=max(lengths) + 8)(feats)
+        head_only = PackingCollator(tok.pad_token_id, max_length=max(lengths) + 8, row_factor=1)(feats)
         head_only_loss = model(**head_only, use_cache=False).loss.item()
     assert packed_loss == pytest.approx(total / count, rel=1e-5)
     assert head_only_loss == pytest.approx(total / count, rel=1e-5)

@@ -11,7 +11,7 @@ from studio.engine.errors import BadModel, NanLoss, UnsafeModel
 from studio.engine.supervisor import WorkerProcess, prepare_run
 from studio.engine.worker import classify
 
-FAULTY = dict(MEMORISE, epochs=1000, max_steps=16, log_every=1, save_every=1, keep_checkpoints=2,
+FAULTY = dict(MEMORISE, epochs=1000, max_steps=12, log_every=1, save_every=1, keep_checkpoints=2,
               lora_dropout=0.1, learning_rate=1e-3, scheduler="linear", batch_size=2)
 
 
@@ -28,7 +28,7 @@ def reference(tiny_llama, qa_dataset, tmp_path_factory):
 
 def test_random_kills_lose_nothing_that_was_complete(tiny_llama, qa_dataset, tmp_path, reference):
     cfg = sft_config(tiny_llama, qa_dataset, **FAULTY)
-    kills = [kill_at(cfg, tmp_path / f"k{i}", after_s=delay) for i, delay in enumerate(random_delays(3, 0.6))]
+    kills = [kill_at(cfg, tmp_path / f"k{i}", after_s=delay) for i, delay in enumerate(random_delays(2, 0.6))]
     kills.append(kill_at(cfg, tmp_path / "out", on_saving_output=True))
     assert kills[-1].moment == "output"
     for kill in kills:
@@ -134,7 +134,7 @@ def test_model_problems_are_classified(tiny_llama, tmp_path):
 
 
 def test_an_adapter_for_another_base_model_is_refused(tiny_llama, qa_dataset, tmp_path):
-    from conftest import plain_text
+    from tests.conftest import plain_text
     from studio.engine.generation import load_for_generation
     from studio.engine.scratch import save_new_causal_lm
 

@@ -30,6 +30,15 @@ TARGET_NAMES = [KEEP, "instruction", "input", "output", "system", "history", "me
 TRAINED_STYLE = "background-color:#d8f0d2; color:#1b5e20; font-weight:bold;"
 
 
+PREVIEW_CHARS = 2000  # per message: a 50 MB cell must not become a 50 MB label
+
+
+def clip_messages(messages: list[dict]) -> list[dict]:
+    """Messages cut to what the preview shows, marked where they were cut."""
+    return [{**m, "content": m["content"][:PREVIEW_CHARS] + f" … ({len(m['content']) - PREVIEW_CHARS:,} more "
+             f"characters)"} if len(m["content"]) > PREVIEW_CHARS else m for m in messages]
+
+
 def render_html(text: str, spans: list[tuple[int, int]]) -> str:
     """The rendered conversation as HTML with the trained (assistant) spans marked."""
     out, pos = [], 0
@@ -43,7 +52,7 @@ def render_html(text: str, spans: list[tuple[int, int]]) -> str:
 
 def plain_html(messages: list[dict]) -> str:
     parts = []
-    for m in messages:
+    for m in clip_messages(messages):
         body = html.escape(m["content"]).replace("\n", "<br>")
         if m["role"] == "assistant":
             body = f'<span style="{TRAINED_STYLE}">{body}</span>'
@@ -100,7 +109,7 @@ class DatasetAnalysis(QThread):
             fallback = ensure_chat_template(tokenizer)
             previews = []
             for where, messages in info["preview"]:
-                text, spans = assistant_spans(tokenizer, messages)
+                text, spans = assistant_spans(tokenizer, clip_messages(messages))
                 previews.append((where, render_html(text, spans)))
             sampled = len(convs.conversations) > SUMMARY_ROW_LIMIT
             if sampled:
