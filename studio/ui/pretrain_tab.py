@@ -327,6 +327,24 @@ class PretrainTab(QWidget):
         except (StudioError, OSError) as err:
             self.error_panel.show_exception(err)
             return
+        self._follow(run_dir, EngineThread(run_dir, grace_s=self.grace_s, parent=self))
+
+    def attach(self, run_dir: Path) -> None:
+        """Show a run whose worker outlived an earlier window (or has just died: it then reads failed)."""
+        if self.engine is not None:
+            return
+        from studio.engine.config import load_config
+        from studio.ui.run_follower import RunFollower
+
+        try:
+            self.set_config(load_config(Path(run_dir) / "config.yaml"))
+        except StudioError as err:
+            self.error_panel.show_exception(err)
+        self._follow(Path(run_dir), RunFollower(run_dir, parent=self))
+        self._log("Re-attached to a run that was still going when the app last closed.")
+
+    def _follow(self, run_dir: Path, engine) -> None:
+        """Wire a run's engine (EngineThread, or RunFollower for a re-attached run) to the tab."""
         self.run_dir, self.final_event, self.output = run_dir, None, ""
         self.loss_plot.clear()
         self.ppl_plot.clear()
@@ -338,7 +356,7 @@ class PretrainTab(QWidget):
         self._set_running(True)
         self._log(f"Run folder: {run_dir}")
         self.status_label.setText("Starting the worker…")
-        self.engine = EngineThread(run_dir, grace_s=self.grace_s, parent=self)
+        self.engine = engine
         self.engine.event.connect(self._on_event)
         self.engine.finished_run.connect(self._on_finished_run)
         self.engine.finished.connect(self._on_thread_done)

@@ -42,6 +42,10 @@ class LossPlot(QWidget):
         self.widget = pg.PlotWidget(background="w", title=title)
         self.plot = self.widget.getPlotItem()
         self.plot.showGrid(x=True, y=True, alpha=0.25)
+        # A long run has tens of thousands of points: draw only what is in view, at most a few per pixel,
+        # so a redraw stays short and the event loop stays responsive.
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
         self.legend = self.plot.addLegend(offset=(-10, 10))
@@ -144,7 +148,8 @@ class LossPlot(QWidget):
             return
         for series in list(self._dirty):
             xs, ys = self._data.get(series, ([], []))
-            self._curve(series).setData(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
+            self._curve(series).setData(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float),
+                                        skipFiniteCheck=True)  # add_point only stores finite values
         self._dirty.clear()
         self._sync_views()
 
