@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGroupBox, QHBoxL
 from studio.engine.config import FineTuneConfig, load_config, save_config
 from studio.engine.errors import BadConfig, StudioError
 from studio.ui import settings
+from studio.ui.widgets.formatting import fmt_duration
 from studio.ui.finetune.dataset_panel import DatasetPanel
 from studio.ui.runs_view import RunsView
 from studio.ui.safety import confirm_model_safety
@@ -25,15 +26,6 @@ LORA_FIELDS = {"lora_r", "lora_alpha", "lora_dropout", "target_modules"}
 # Shown elsewhere in the tab (model picker, dataset panel, method combo) or fixed.
 FORM_EXCLUDE = ("task", "model", "dataset", "format", "column_mapping", "method")
 CONFIG_FILTER = "Run config (*.yaml *.yml *.json);;All files (*)"
-
-
-def fmt_duration(seconds) -> str:
-    if seconds is None:
-        return "—"
-    s = int(max(0, float(seconds)))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class FineTuneTab(QWidget):

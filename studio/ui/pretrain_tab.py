@@ -21,6 +21,7 @@ from studio.engine import presets
 from studio.engine.errors import BadConfig, StudioError
 from studio.engine.pretrain_config import CORPUS_SEPARATOR, PretrainConfig, split_corpus
 from studio.ui import settings
+from studio.ui.widgets.formatting import fmt_duration
 from studio.ui.safety import confirm_model_safety
 from studio.ui.widgets.config_form import ConfigForm
 from studio.ui.widgets.error_panel import ErrorPanel
@@ -34,12 +35,6 @@ CONTINUE_ONLY = ("model", "allow_download", "trust_remote_code", "allow_pickle",
 LORA_ONLY = ("lora_r", "lora_alpha", "lora_dropout", "target_modules")
 MLM_ONLY = ("mlm_probability", "whole_word_masking")
 CLM_ONLY = ("probe_prompts", "probe_tokens")
-
-
-def fmt_duration(seconds) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return "–"
-    return presets.human_seconds(seconds)
 
 
 class PretrainTab(QWidget):
