@@ -351,27 +351,21 @@ def save_dataset(conversations: list[list[dict]], path: str | Path, fmt: str = "
 # ---- batch prompts ------------------------------------------------------------------------------------
 
 def read_prompt_file(path: str | Path) -> list[str]:
-    """Prompts from a text file (one a line, blank lines skipped) or JSON Lines (a "prompt" field a line)."""
-    from studio.engine.data.files import read_text
+    """Prompts from a text file (one a line, blank lines skipped) or a JSON / JSON Lines file of objects
+    with a "prompt" field (read by the dataset reader, so errors name the line or item)."""
+    from studio.engine.data.files import TABLE_SUFFIXES, read_records, read_text
     from studio.engine.errors import BadDataset
 
     path = Path(path)
-    text = read_text(path)  # names the file and line when it is not UTF-8 text
-    prompts = []
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BadDataset(f"{path}, line {number}: invalid JSON ({exc.msg}); expected one object with a "
-                                 f"\"prompt\" field a line.") from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-                raise BadDataset(f"{path}, line {number}: expected an object with a text field \"prompt\".")
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        records = read_records(path)
+        prompts = []
+        for row, where in zip(records.rows, records.where):
+            if not isinstance(row.get("prompt"), str):
+                raise BadDataset(f"{path}, {where}: expected an object with a text field \"prompt\".")
             prompts.append(row["prompt"])
     else:
-        prompts = [line for line in text.splitlines() if line.strip()]
+        prompts = [line for line in read_text(path).splitlines() if line.strip()]
     if not prompts:
         raise BadDataset(f"{path} holds no prompts.")
     return prompts

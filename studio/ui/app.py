@@ -29,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
 
+    from studio.ui.gc_guard import GuiThreadGarbageCollector
     from studio.ui.main_window import TAB_TITLES, MainWindow
+
+    collector = GuiThreadGarbageCollector(app)  # noqa: F841 - lives as long as the app (its parent)
 
     window = MainWindow()
     window.show()

@@ -18,7 +18,7 @@ from studio.ui import settings
 from studio.ui.widgets.formatting import fmt_duration
 from studio.ui.finetune.dataset_panel import DatasetPanel
 from studio.ui.runs_view import RunsView
-from studio.ui.safety import confirm_model_safety
+from studio.ui.run_host import RunHost
 from studio.ui.widgets import ConfigForm, ErrorPanel, LossPlot, ModelPicker
 
 METHOD_LABELS = {"lora": "LoRA", "qlora-4bit": "QLoRA 4-bit", "qlora-8bit": "QLoRA 8-bit", "full": "Full fine-tune"}
@@ -28,7 +28,7 @@ FORM_EXCLUDE = ("task", "model", "dataset", "format", "column_mapping", "method"
 CONFIG_FILTER = "Run config (*.yaml *.yml *.json);;All files (*)"
 
 
-class FineTuneTab(QWidget):
+class FineTuneTab(RunHost, QWidget):
     open_in_playground = Signal(str, str)  # base model path, adapter (or fine-tuned model) path
     run_started = Signal(object)  # run folder
     run_ended = Signal(dict)  # the final event
@@ -260,58 +260,17 @@ class FineTuneTab(QWidget):
         except StudioError as err:
             self.error_panel.show_exception(err)
             return
-        if not confirm_model_safety(self, cfg.model, cfg):
-            self.error_panel.show_error("unsafe_model", "Not started: the model needs permissions you did not give.",
-                                        "Choose another model, or start again and allow it.")
-            return
-        from studio.engine.supervisor import prepare_run
-        from studio.ui.engine_thread import EngineThread
-
-        try:
-            run_dir = prepare_run(cfg, settings.workspace())
-        except (StudioError, OSError) as err:
-            self.error_panel.show_exception(err)
-            return
-        if Path(cfg.model).is_dir():
+        if self.launch(cfg) and Path(cfg.model).is_dir():
             settings.add_recent("models", cfg.model)
-        self._follow(run_dir, EngineThread(run_dir, grace_s=self.grace_s, parent=self), cfg.model)
 
-    def attach(self, run_dir: Path) -> None:
-        """Show a run whose worker outlived an earlier window (or has just died: it then reads failed)."""
-        if self.engine is not None:
-            return
-        from studio.ui.run_follower import RunFollower
-
-        try:
-            cfg = load_config(Path(run_dir) / "config.yaml")
-            self.set_config(cfg)
-        except StudioError as err:
-            self.error_panel.show_exception(err)
-        self._follow(Path(run_dir), RunFollower(run_dir, parent=self), self.model_picker.model())
-        self._log("Re-attached to a run that was still going when the app last closed.")
-
-    def _follow(self, run_dir: Path, engine, base_model: str) -> None:
-        """Wire a run's engine (EngineThread, or RunFollower for a re-attached run) to the tab."""
-        self.run_dir = run_dir
-        self.final_event = None
-        self._base_model = base_model
+    def _reset_for_run(self) -> None:
+        self._base_model = self.model_picker.model()
         self._output = ""
         self.loss_plot.clear()
         self.log_view.clear()
-        self.progress.setRange(0, 0)  # busy until the total is known
         self.stats_label.setText("")
-        self._set_running(True)
-        self._log(f"Run folder: {run_dir}")
-        self.status_label.setText("Starting the worker…")
         self.right_tabs.setCurrentIndex(0)
-        self.engine = engine
-        self.engine.event.connect(self._on_event)
-        self.engine.state_changed.connect(self._on_state)
-        self.engine.finished_run.connect(self._on_finished_run)
-        self.engine.finished.connect(self._on_thread_done)
-        self.engine.start()
         self.runs_view.set_workspace(settings.workspace())
-        self.run_started.emit(run_dir)
 
     def stop(self) -> None:
         if self.engine is not None and self.engine.state not in ("stopping", "killing", "done"):

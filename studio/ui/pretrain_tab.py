@@ -22,7 +22,7 @@ from studio.engine.errors import BadConfig, StudioError
 from studio.engine.pretrain_config import CORPUS_SEPARATOR, PretrainConfig, split_corpus
 from studio.ui import settings
 from studio.ui.widgets.formatting import fmt_duration
-from studio.ui.safety import confirm_model_safety
+from studio.ui.run_host import RunHost
 from studio.ui.widgets.config_form import ConfigForm
 from studio.ui.widgets.error_panel import ErrorPanel
 from studio.ui.widgets.loss_plot import LossPlot
@@ -37,7 +37,7 @@ MLM_ONLY = ("mlm_probability", "whole_word_masking")
 CLM_ONLY = ("probe_prompts", "probe_tokens")
 
 
-class PretrainTab(QWidget):
+class PretrainTab(RunHost, QWidget):
     use_for_finetune = Signal(str)  # the model folder
     open_in_playground = Signal(str, str)  # model folder, adapter ("" = none)
     run_started = Signal(object)  # the run folder
@@ -310,53 +310,14 @@ class PretrainTab(QWidget):
         except StudioError as err:
             self.error_panel.show_exception(err)
             return
-        if cfg.mode == "continue" and not confirm_model_safety(self, cfg.model, cfg):
-            self.error_panel.show_error("unsafe_model", "Not started: the model needs permissions you did not give.",
-                                        "Choose another model, or start again and allow it.")
-            return
-        from studio.engine.supervisor import prepare_run
-        from studio.ui.engine_thread import EngineThread
+        self.launch(cfg, check_model=cfg.mode == "continue")
 
-        try:
-            run_dir = prepare_run(cfg, settings.workspace())
-        except (StudioError, OSError) as err:
-            self.error_panel.show_exception(err)
-            return
-        self._follow(run_dir, EngineThread(run_dir, grace_s=self.grace_s, parent=self))
-
-    def attach(self, run_dir: Path) -> None:
-        """Show a run whose worker outlived an earlier window (or has just died: it then reads failed)."""
-        if self.engine is not None:
-            return
-        from studio.engine.config import load_config
-        from studio.ui.run_follower import RunFollower
-
-        try:
-            self.set_config(load_config(Path(run_dir) / "config.yaml"))
-        except StudioError as err:
-            self.error_panel.show_exception(err)
-        self._follow(Path(run_dir), RunFollower(run_dir, parent=self))
-        self._log("Re-attached to a run that was still going when the app last closed.")
-
-    def _follow(self, run_dir: Path, engine) -> None:
-        """Wire a run's engine (EngineThread, or RunFollower for a re-attached run) to the tab."""
-        self.run_dir, self.final_event, self.output = run_dir, None, ""
-        self.loss_plot.clear()
-        self.ppl_plot.clear()
-        self.probe_view.clear()
-        self.log_view.clear()
+    def _reset_for_run(self) -> None:
+        self.output = ""
+        for view in (self.loss_plot, self.ppl_plot, self.probe_view, self.log_view):
+            view.clear()
         self.metrics_label.setText("")
         self.stats_label.setText("")
-        self.progress.setRange(0, 0)
-        self._set_running(True)
-        self._log(f"Run folder: {run_dir}")
-        self.status_label.setText("Starting the worker…")
-        self.engine = engine
-        self.engine.event.connect(self._on_event)
-        self.engine.finished_run.connect(self._on_finished_run)
-        self.engine.finished.connect(self._on_thread_done)
-        self.engine.start()
-        self.run_started.emit(run_dir)
 
     def stop(self) -> None:
         if self.engine is not None and self.engine.state not in ("stopping", "killing", "done"):

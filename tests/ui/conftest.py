@@ -1,3 +1,4 @@
+import gc
 import os
 
 import pytest
@@ -5,6 +6,15 @@ import pytest
 IGNORED_QT_MESSAGES = (
     "propagateSizeHints",  # the offscreen platform plugin says it cannot do this; harmless
 )
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_gui_thread():
+    """As the app does (studio/ui/gc_guard.py): no automatic collection, which could run in a generation
+    thread and destroy Qt objects of the GUI thread; collect here, in the GUI thread, after each test."""
+    gc.disable()
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
