@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from studio.ui.gc_guard import GuiThreadGarbageCollector
     from studio.ui.main_window import TAB_TITLES, MainWindow
 
-    collector = GuiThreadGarbageCollector(app)  # noqa: F841 - lives as long as the app (its parent)
+    GuiThreadGarbageCollector(app)  # parented to the app: lives as long as it
 
     window = MainWindow()
     window.show()

@@ -3,13 +3,12 @@ log, result or error), the data preview and the past runs on the right."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGroupBox, QHBoxLayout, QLabel,
-                               QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
+                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from studio.engine.config import FineTuneConfig, load_config, save_config
@@ -29,6 +28,7 @@ CONFIG_FILTER = "Run config (*.yaml *.yml *.json);;All files (*)"
 
 
 class FineTuneTab(RunHost, QWidget):
+    RUN_NOUN, OUTPUT_NOUN = "Fine-tuning", "the adapter"
     open_in_playground = Signal(str, str)  # base model path, adapter (or fine-tuned model) path
     run_started = Signal(object)  # run folder
     run_ended = Signal(dict)  # the final event
@@ -238,9 +238,6 @@ class FineTuneTab(RunHost, QWidget):
         self.set_config(cfg)
 
     # -- run ---------------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self.engine is not None
-
     def start(self) -> None:
         if self.engine is not None:
             return
@@ -272,12 +269,6 @@ class FineTuneTab(RunHost, QWidget):
         self.right_tabs.setCurrentIndex(0)
         self.runs_view.set_workspace(settings.workspace())
 
-    def stop(self) -> None:
-        if self.engine is not None and self.engine.state not in ("stopping", "killing", "done"):
-            self.engine.request_stop()
-            self.status_label.setText(f"Stopping after this step (saving a checkpoint and the adapter)…")
-            self._log(f"Stop requested; the worker gets {self.grace_s:g} s before it is killed.")
-
     def kill(self) -> None:
         if self.engine is not None:
             self.engine.kill()
@@ -287,9 +278,6 @@ class FineTuneTab(RunHost, QWidget):
         self.stop_button.setEnabled(running)
         for w in (self.model_picker, self.dataset_panel, self.method_combo, self.form, self.load_button):
             w.setEnabled(not running)
-
-    def _log(self, text: str) -> None:
-        self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
 
     def _on_state(self, state: str) -> None:
         if state == "killing":
@@ -374,12 +362,6 @@ class FineTuneTab(RunHost, QWidget):
             self.runs_view.select_run(self.run_dir)
         self.run_ended.emit(final)
 
-    def _on_thread_done(self) -> None:
-        engine, self.engine = self.engine, None
-        self._set_running(False)
-        if engine is not None:
-            engine.deleteLater()
-
     def _open_in_playground(self) -> None:
         if self._output:
             self.open_in_playground.emit(self._base_model, self._output)
@@ -390,23 +372,7 @@ class FineTuneTab(RunHost, QWidget):
             QDesktopServices.openUrl(QUrl.fromLocalFile(target))
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
-        """Wait for background threads (the app is closing; a run was already stopped)."""
         self.dataset_panel.shutdown()
-        if self.engine is not None:
-            self.engine.wait(timeout_ms)
-
-    def confirm_close(self) -> bool:
-        """Asks whether to stop a running run; True if closing may go on now."""
-        if self.engine is None:
-            return True
-        answer = QMessageBox.question(
-            self, "A run is in progress",
-            "Fine-tuning is still running. Stop it? The worker finishes its step and saves a checkpoint and the "
-            "adapter, then the window closes.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        if answer == QMessageBox.StandardButton.Yes:
-            self.stop()
-        return False
-
+        super().shutdown(timeout_ms)
 
 FinetuneTab = FineTuneTab

@@ -7,12 +7,11 @@ from `nvidia-smi` (run asynchronously) when there is one.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QProcess, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QMainWindow, QMessageBox, QPushButton, QTabWidget, QWidget)
+                               QMainWindow, QMessageBox, QPushButton, QTabWidget)
 
 from studio.ui import settings
 from studio.ui.finetune_tab import FineTuneTab

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QListWidget, QMessageBox,
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QListWidget,
                                QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget,
                                QVBoxLayout, QWidget)
 
@@ -38,6 +37,7 @@ CLM_ONLY = ("probe_prompts", "probe_tokens")
 
 
 class PretrainTab(RunHost, QWidget):
+    RUN_NOUN, OUTPUT_NOUN = "Pre-training", "the model so far"
     use_for_finetune = Signal(str)  # the model folder
     open_in_playground = Signal(str, str)  # model folder, adapter ("" = none)
     run_started = Signal(object)  # the run folder
@@ -292,9 +292,6 @@ class PretrainTab(RunHost, QWidget):
         self._on_form_changed()
 
     # -- running -----------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self.engine is not None
-
     def start(self) -> None:
         if self.engine is not None:
             return
@@ -319,20 +316,12 @@ class PretrainTab(RunHost, QWidget):
         self.metrics_label.setText("")
         self.stats_label.setText("")
 
-    def stop(self) -> None:
-        if self.engine is not None and self.engine.state not in ("stopping", "killing", "done"):
-            self.engine.request_stop()
-            self.status_label.setText("Stopping after this step (saving a checkpoint and the model)…")
-
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         for w in (self.form, self.add_files_button, self.add_folder_button, self.clear_corpus_button,
                   self.browse_model_button):
             w.setEnabled(not running)
-
-    def _log(self, text: str) -> None:
-        self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
 
     def _on_event(self, ev: dict) -> None:
         t = ev.get("type")
@@ -414,28 +403,6 @@ class PretrainTab(RunHost, QWidget):
             self.error_panel.show_event(final)
             self.status_label.setText("The run failed.")
         self.run_ended.emit(final)
-
-    def _on_thread_done(self) -> None:
-        engine, self.engine = self.engine, None
-        self._set_running(False)
-        if engine is not None:
-            engine.deleteLater()
-
-    def shutdown(self, timeout_ms: int = 60000) -> None:
-        if self.engine is not None:
-            self.engine.wait(timeout_ms)
-
-    def confirm_close(self) -> bool:
-        """True if closing may go on now; otherwise offers to stop the run."""
-        if self.engine is None:
-            return True
-        answer = QMessageBox.question(
-            self, "Pre-training is in progress",
-            "Pre-training is still running. Stop it? The worker finishes its step and saves the model so far.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        if answer == QMessageBox.StandardButton.Yes:
-            self.stop()
-        return False
 
 
 def _params_from_folder(folder: str) -> int | None:

@@ -3,7 +3,10 @@ the engine (EngineThread, or RunFollower for a re-attached run) to the tab's slo
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+from PySide6.QtWidgets import QMessageBox
 
 from studio.engine.errors import StudioError
 from studio.ui import settings
@@ -12,8 +15,11 @@ from studio.ui.safety import confirm_model_safety
 
 class RunHost:
     """Mixin for a QWidget tab. The tab provides: engine, grace_s, error_panel, progress, status_label,
-    run_started (Signal), set_config(cfg), _set_running(bool), _log(str), _reset_for_run(),
-    _on_event(dict), _on_finished_run(dict), _on_thread_done(); optionally _on_state(str)."""
+    log_view, run_started (Signal), set_config(cfg), _set_running(bool), _reset_for_run(),
+    _on_event(dict), _on_finished_run(dict); optionally _on_state(str); and the words RUN_NOUN
+    ("Fine-tuning") and OUTPUT_NOUN ("the adapter") for its messages."""
+
+    RUN_NOUN, OUTPUT_NOUN = "Training", "the output"
 
     def launch(self, cfg, *, check_model: bool = True) -> Path | None:
         """Ask about model code / pickle weights if needed, create the run folder and start its worker."""
@@ -61,3 +67,39 @@ class RunHost:
         engine.finished.connect(self._on_thread_done)
         engine.start()
         self.run_started.emit(run_dir)
+
+    def is_running(self) -> bool:
+        return self.engine is not None
+
+    def stop(self) -> None:
+        if self.engine is not None and self.engine.state not in ("stopping", "killing", "done"):
+            self.engine.request_stop()
+            self.status_label.setText(f"Stopping after this step (saving a checkpoint and {self.OUTPUT_NOUN})…")
+            self._log(f"Stop requested; the worker gets {self.grace_s:g} s before it is killed.")
+
+    def _log(self, text: str) -> None:
+        self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    def _on_thread_done(self) -> None:
+        engine, self.engine = self.engine, None
+        self._set_running(False)
+        if engine is not None:
+            engine.deleteLater()
+
+    def shutdown(self, timeout_ms: int = 60000) -> None:
+        """Wait for the run's thread (the app is closing; the run was already stopped)."""
+        if self.engine is not None:
+            self.engine.wait(timeout_ms)
+
+    def confirm_close(self) -> bool:
+        """True if closing may go on now; otherwise offers to stop the run (graceful: it saves first)."""
+        if self.engine is None:
+            return True
+        answer = QMessageBox.question(
+            self, f"{self.RUN_NOUN} is in progress",
+            f"{self.RUN_NOUN} is still running. Stop it? The worker finishes its step and saves a checkpoint and "
+            f"{self.OUTPUT_NOUN}, then the window closes.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.stop()
+        return False

@@ -8,7 +8,6 @@ all of it runs in a QThread and the GUI thread only shows the results.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
