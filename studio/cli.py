@@ -26,7 +26,8 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from studio.engine.config import from_dict, load_config, to_dict
-    from studio.engine.runs import default_workspace, last_checkpoint
+    from studio.engine.run_state import RunState, describe_event
+    from studio.engine.runs import default_workspace
     from studio.engine.supervisor import WorkerProcess, prepare_run
 
     cfg = load_config(args.config)
@@ -37,12 +38,7 @@ def cmd_train(args) -> int:
             data[key.strip()] = _parse_value(value)
         cfg = from_dict(data, source="the config with --set")
     if args.resume:
-        resume = Path(args.resume)
-        point = last_checkpoint(resume) if (resume / "checkpoints").is_dir() else resume
-        if point is None:
-            print(f"error: {resume} has no complete checkpoint to resume from.", file=sys.stderr)
-            return 2
-        cfg.resume_from = str(point)
+        cfg.resume_from = args.resume  # a run folder or a checkpoint; checked against the model before any start
     workspace = Path(args.workspace) if args.workspace else default_workspace()
     run_dir = prepare_run(cfg, workspace)
     print(f"run folder: {run_dir}", file=sys.stderr)
@@ -61,32 +57,21 @@ def cmd_train(args) -> int:
             worker.kill()
 
     signal.signal(signal.SIGINT, on_interrupt)
-    bar = None
+    state, bar = RunState(), None
     for ev in worker.events():
+        state.apply(ev)
         t = ev["type"]
-        if t == "progress" and not args.quiet:
-            tqdm.write(f"{ev.get('phase')}… {100 * (ev.get('fraction') or 0):.0f}%", file=sys.stderr) \
-                if ev.get("fraction") in (0.0, 1.0) else None
-            if ev.get("dataset"):
-                d = ev["dataset"]
-                tqdm.write(f"dataset: {d['used']} of {d['rows']} rows ({d['format']}), median {d['median_tokens']} "
-                           f"tokens, {d['truncated']} truncated", file=sys.stderr)
-        elif t == "started":
-            bar = tqdm(total=ev.get("total_steps"), initial=ev.get("resumed_at", 0), unit="step",
+        line = describe_event(ev)
+        if t == "started":
+            bar = tqdm(total=state.total_steps, initial=state.resumed_at, unit="step",
                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
-            tqdm.write(f"training on {ev.get('device_name')} ({ev.get('precision')}), "
-                       f"{ev.get('trainable_parameters', 0):,} trainable parameters", file=sys.stderr)
-            if ev.get("warning"):
-                tqdm.write(f"WARNING: {ev['warning']}", file=sys.stderr)
         elif t == "log" and bar is not None:
-            bar.n = ev.get("step", bar.n)
-            bar.set_postfix(loss=f"{ev['loss']:.4f}", tok_s=f"{ev.get('tokens_per_s') or 0:.0f}", refresh=False)
+            bar.n = state.step
+            bar.set_postfix(loss=f"{state.last_loss or float('nan'):.4f}", tok_s=f"{state.tokens_per_s or 0:.0f}",
+                            refresh=False)
             bar.refresh()
-        elif t == "eval":
-            tqdm.write(f"step {ev['step']}: eval loss {ev['eval_loss']:.4f}, perplexity {ev['perplexity']:.2f}",
-                       file=sys.stderr)
-        elif t == "checkpoint" and not args.quiet:
-            tqdm.write(f"checkpoint: {ev['path']}", file=sys.stderr)
+        if line and (not args.quiet or t == "eval"):
+            (tqdm.write if bar is not None else print)(line, file=sys.stderr)
     if bar is not None:
         bar.close()
     outcome = worker.outcome()

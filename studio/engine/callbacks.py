@@ -51,6 +51,12 @@ class EventCallback(TrainerCallback):
             self.stopped_by_user = True
             control.should_training_stop = True
             control.should_save = True  # a resumable checkpoint whatever the save interval
+        if control.should_evaluate and not control.should_log:
+            self._evaluating()
+
+    def _evaluating(self) -> None:
+        # Evaluation can take longer than many steps: say so, or the status and ETA look frozen.
+        self.events.emit("progress", phase="evaluating", fraction=None)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -74,6 +80,8 @@ class EventCallback(TrainerCallback):
         self.events.emit("log", step=state.global_step, total_steps=state.max_steps, epoch=state.epoch,
                          loss=loss, learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
                          tokens_seen=tokens, tokens_per_s=tokens_per_s, elapsed_s=elapsed, eta_s=eta)
+        if control.should_evaluate:
+            self._evaluating()
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = metrics or {}

@@ -21,10 +21,17 @@ from studio.engine.errors import BadConfig
 
 def knob(default: Any, help: str, *, min: float | None = None, max: float | None = None,
          choices: tuple | None = None, group: str = "Training", advanced: bool = False,
-         label: str | None = None):
-    """A config field with the metadata the UI and the validator read."""
+         label: str | None = None, choice_labels: dict[str, str] | None = None):
+    """A config field with the metadata the UI and the validator read.
+
+    `choice_labels` maps a choice (the key a config file, the CLI and validation use) to the words a form
+    shows for it; choices without an entry are shown as their key.
+    """
+    if choice_labels and not set(choice_labels) <= set(choices or ()):
+        raise ValueError(f"choice_labels name {sorted(set(choice_labels) - set(choices or ()))}, which are not "
+                         f"among the choices {choices}")
     meta = {"help": help, "min": min, "max": max, "choices": choices, "group": group,
-            "advanced": advanced, "label": label}
+            "advanced": advanced, "label": label, "choice_labels": dict(choice_labels or {})}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -35,6 +42,17 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 FORMATS = ("auto", "alpaca", "messages", "sharegpt", "prompt_completion")
+# The words a form shows for each choice (see knob); files and the CLI keep the keys.
+METHOD_LABELS = {"lora": "LoRA (small adapter matrices)", "qlora-4bit": "QLoRA, base model in 4 bits",
+                 "qlora-8bit": "QLoRA, base model in 8 bits", "full": "Full (every weight)"}
+SCHEDULER_LABELS = {"linear": "Linear decay", "cosine": "Cosine decay", "constant": "Constant",
+                    "constant_with_warmup": "Constant after warm-up"}
+PRECISION_LABELS = {"auto": "Automatic", "fp32": "32-bit float (fp32)", "bf16": "bfloat16 (bf16)",
+                    "fp16": "16-bit float (fp16)"}
+DEVICE_LABELS = {"auto": "Automatic", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}
+FORMAT_LABELS = {"auto": "Automatic", "alpaca": "Alpaca (instruction / input / output)",
+                 "messages": "Chat messages (OpenAI style)", "sharegpt": "ShareGPT conversations",
+                 "prompt_completion": "Prompt / completion"}
 
 
 @dataclass
@@ -43,7 +61,7 @@ class TrainingKnobs:
 
     learning_rate: float = knob(2e-4, "Peak learning rate of AdamW.", min=1e-8, max=1.0)
     scheduler: str = knob("cosine", "How the learning rate changes over the run.",
-                          choices=SCHEDULERS, advanced=True)
+                          choices=SCHEDULERS, choice_labels=SCHEDULER_LABELS, advanced=True)
     warmup_ratio: float = knob(0.03, "Fraction of the steps spent ramping the learning rate up from zero.",
                                min=0.0, max=0.5, advanced=True)
     weight_decay: float = knob(0.0, "AdamW weight decay.", min=0.0, max=1.0, advanced=True)
@@ -73,9 +91,10 @@ class TrainingKnobs:
     seed: int = knob(42, "Random seed: the same seed and data give the same loss curve.", min=0, max=2**31 - 1,
                      advanced=True)
     device: str = knob("auto", "Where to train: auto picks CUDA, then Apple MPS, then the CPU.",
-                       choices=DEVICES, group="Hardware", advanced=True)
+                       choices=DEVICES, choice_labels=DEVICE_LABELS, group="Hardware", advanced=True)
     precision: str = knob("auto", "Number format: auto uses bf16 on GPUs that support it, fp16 on older "
-                                  "GPUs, fp32 on the CPU.", choices=PRECISIONS, group="Hardware", advanced=True)
+                                  "GPUs, fp32 on the CPU.", choices=PRECISIONS, choice_labels=PRECISION_LABELS,
+                           group="Hardware", advanced=True)
     resume_from: str = knob("", "A checkpoint folder to resume from (empty = start fresh).", group="Run",
                             advanced=True)
 
@@ -95,7 +114,8 @@ class ModelKnobs:
 @dataclass
 class LoraKnobs:
     method: str = knob("lora", "lora trains small adapter matrices; qlora also loads the base model in 4 or 8 "
-                               "bits to save memory; full trains every weight.", choices=METHODS, group="Method")
+                               "bits to save memory; full trains every weight.", choices=METHODS,
+                       choice_labels=METHOD_LABELS, group="Method")
     lora_r: int = knob(16, "LoRA rank: the size of the adapter matrices.", min=1, max=1024, group="Method",
                        label="LoRA rank (r)")
     lora_alpha: int = knob(32, "LoRA scaling (the update is scaled by alpha / r).", min=1, max=4096,
@@ -110,12 +130,14 @@ class LoraKnobs:
 class FineTuneConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
     """Supervised fine-tuning of a causal language model on instruction or chat data."""
 
-    task: str = knob("sft", "The kind of run.", choices=("sft",), group="Run")
+    task: str = knob("sft", "The kind of run.", choices=("sft",), choice_labels={"sft": "Supervised fine-tuning"},
+                     group="Run")
     name: str = knob("finetune", "A name for the run; it becomes part of the run folder's name.", group="Run")
     dataset: str = knob("", "Training data: a JSON, JSONL, CSV or Parquet file.", group="Data")
     validation_file: str = knob("", "Optional separate validation file (else a fraction is held out).",
                                 group="Data", advanced=True)
-    format: str = knob("auto", "Data format; auto detects it from the columns.", choices=FORMATS, group="Data")
+    format: str = knob("auto", "Data format; auto detects it from the columns.", choices=FORMATS,
+                       choice_labels=FORMAT_LABELS, group="Data")
     column_mapping: dict = knob({}, "Rename columns to the names the format expects, e.g. "
                                     "{question: instruction, answer: output}.", group="Data", advanced=True)
     train_on_prompt: bool = knob(False, "Also compute the loss on system and user tokens (by default only "

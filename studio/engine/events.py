@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Iterator
 
-EVENT_TYPES = ("started", "progress", "log", "eval", "checkpoint", "sample", "finished", "failed")
 TERMINAL_TYPES = ("finished", "failed")
 
 
@@ -51,6 +50,7 @@ class EventWriter:
         self.path = path
         self.stream = stream
         self._file = open(path, "a", encoding="utf-8") if path else None
+        self._stream_lock = threading.Lock()  # detach_stream() comes from another thread
 
     def emit(self, type: str, **fields) -> dict:
         event = make_event(type, **fields)
@@ -58,13 +58,25 @@ class EventWriter:
         if self._file:
             self._file.write(line + "\n")
             self._file.flush()
-        if self.stream:
-            try:
-                self.stream.write(line + "\n")
-                self.stream.flush()
-            except (BrokenPipeError, ValueError):
-                self.stream = None  # the supervisor went away; the file still has everything
+        with self._stream_lock:
+            if self.stream:
+                try:
+                    self.stream.write(line + "\n")
+                    self.stream.flush()
+                except (BrokenPipeError, OSError, ValueError):
+                    self.stream = None  # the supervisor went away; the file still has everything
         return event
+
+    def detach_stream(self) -> None:
+        """Stop writing to the stream and close it: the supervisor reading it sees the end and lets the
+        run go on alone (the file keeps every event, and a later window re-attaches by reading it)."""
+        with self._stream_lock:
+            stream, self.stream = self.stream, None
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
 
     def close(self) -> None:
         if self._file:
@@ -86,6 +98,3 @@ def iter_events(path: Path) -> Iterator[dict]:
     except FileNotFoundError:
         return
 
-
-def stdout_writer(path: Path | None) -> EventWriter:
-    return EventWriter(path, sys.stdout)

@@ -2,11 +2,15 @@
 
 `load_pair` loads what the playground compares: a base model and, optionally, an adapter (one
 PeftModel; the base side runs inside `model.disable_adapter()`, so the weights are in memory once)
-or a fully fine-tuned model folder (a second model).
+or a fully fine-tuned model folder (a second model). Batch prompt files in, batch results out.
+
+Light at import (no torch): the playground's widgets import the batch file functions.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,8 +99,9 @@ def generate_text(loaded: LoadedModel, prompt: str, *, system: str = "", chat: b
 
 
 def stream(loaded: LoadedModel, prompt_text: str, sampling: SamplingSettings, *, chat: bool = True,
-           on_text=None, stop_event=None, adapter_enabled: bool = True):
-    """Generate from an already rendered prompt, streaming chunks to `on_text`; a streaming.GenerationResult.
+           on_text=None, stop_event=None, adapter_enabled: bool = True, on_tokens=None):
+    """Generate from an already rendered prompt, streaming chunks to `on_text` (and the token count with the
+    seconds since the first token to `on_tokens`); a streaming.GenerationResult.
 
     Chat prompts carry their special tokens in the template; completion prompts get the tokenizer's
     (a BOS token for Llama-style tokenizers). `adapter_enabled=False` runs a PeftModel without its adapter.
@@ -105,7 +110,7 @@ def stream(loaded: LoadedModel, prompt_text: str, sampling: SamplingSettings, *,
 
     sampling.validate()
     kwargs = dict(context_window=loaded.context_window, add_special_tokens=not chat, on_text=on_text,
-                  stop_event=stop_event, device=loaded.choice.device)
+                  stop_event=stop_event, device=loaded.choice.device, on_tokens=on_tokens)
     if not adapter_enabled and hasattr(loaded.model, "disable_adapter"):
         with loaded.model.disable_adapter():
             return stream_generate(loaded.model, loaded.tokenizer, prompt_text, sampling, **kwargs)
@@ -135,9 +140,9 @@ class ModelPair:
         return self.tuned if side == "tuned" and self.tuned is not None else self.base
 
     def generate(self, side: str, prompt_text: str, sampling: SamplingSettings, *, chat: bool = True,
-                 on_text=None, stop_event=None):
+                 on_text=None, stop_event=None, on_tokens=None):
         return stream(self.loaded(side), prompt_text, sampling, chat=chat, on_text=on_text, stop_event=stop_event,
-                      adapter_enabled=not (side == "base" and self.shared))
+                      adapter_enabled=not (side == "base" and self.shared), on_tokens=on_tokens)
 
 
 def load_pair(model: str, tuned: str | None = None, *, device: str = "auto", trust_remote_code: bool = False,
@@ -159,3 +164,50 @@ def load_pair(model: str, tuned: str | None = None, *, device: str = "auto", tru
                          shared=False)
     check_adapter(tuned_path)  # raises: neither an adapter nor a model
     raise AssertionError("unreachable")
+
+
+# ---- batch prompt files ---------------------------------------------------------------------------------
+
+def read_prompt_file(path: str | Path) -> list[str]:
+    """Prompts from a text file (one a line, blank lines skipped) or a JSON / JSON Lines file of objects
+    with a "prompt" field (read by the dataset reader, so errors name the line or item)."""
+    from studio.engine.data.files import TABLE_SUFFIXES, read_records, read_text
+    from studio.engine.errors import BadDataset
+
+    path = Path(path)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        records = read_records(path)
+        prompts = []
+        for row, where in zip(records.rows, records.where):
+            if not isinstance(row.get("prompt"), str):
+                raise BadDataset(f"{path}, {where}: expected an object with a text field \"prompt\".")
+            prompts.append(row["prompt"])
+    else:
+        prompts = [line for line in read_text(path).splitlines() if line.strip()]
+    if not prompts:
+        raise BadDataset(f"{path} holds no prompts.")
+    return prompts
+
+
+BATCH_COLUMNS = ("prompt", "base", "tuned", "base_tokens", "tuned_tokens", "error")
+
+
+def batch_columns(rows: list[dict]) -> list[str]:
+    """The columns of batch results: the known ones in a fixed order, then any others."""
+    present = {k for row in rows for k in row}
+    return [c for c in BATCH_COLUMNS if c in present] + sorted(present - set(BATCH_COLUMNS))
+
+
+def save_batch_results(rows: list[dict], path: str | Path) -> Path:
+    """Rows (prompt, base, tuned, ...) as CSV or, for .jsonl names, JSON Lines."""
+    path = Path(path)
+    columns = batch_columns(rows)
+    rows = [{c: row[c] for c in columns if c in row} for row in rows]
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    else:
+        with path.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    return path

@@ -239,6 +239,7 @@ def run_pretrain(cfg: PretrainConfig, run_dir: Path, events: EventWriter, stop_r
     if cfg.mode == "scratch":
         events.emit("progress", phase="training the tokenizer", fraction=0.0, documents=len(corpus.documents))
         tokenizer = new_tokenizer(cfg, corpus)
+        events.emit("progress", phase="building the model", fraction=None)
         model_config, arch = new_model_config(cfg, tokenizer)
         model = build_model(model_config, seed=cfg.seed)
         model_source = f"new {cfg.architecture}"
@@ -299,6 +300,7 @@ def run_pretrain(cfg: PretrainConfig, run_dir: Path, events: EventWriter, stop_r
                       preprocess_logits_for_metrics=preprocess)
     holder["trainer"] = trainer
     if has_eval and not cfg.resume_from:
+        events.emit("progress", phase="evaluating", fraction=None)
         trainer.evaluate()  # the untrained (or starting) model's held-out numbers: step 0 of the curves
 
     def save_output(folder: Path):

@@ -17,6 +17,15 @@ from studio.engine.errors import BadConfig
 from studio.engine.presets import ARCHITECTURES, PRESETS
 from studio.engine.scratch import MAX_VOCAB, MIN_VOCAB
 
+# The words a form shows for each choice (see knob); files and the CLI keep the keys.
+MODE_LABELS = {"scratch": "From scratch", "continue": "Continue pre-training a model"}
+OBJECTIVE_LABELS = {"clm": "Causal LM (GPT-style, predicts the next token)",
+                    "mlm": "Masked LM (BERT-style, fills in blanks)"}
+PRETRAIN_METHOD_LABELS = {"full": "Full (every weight)", "lora": "LoRA adapters, merged when saved"}
+FAMILY_WORDS = {"llama": "Llama-style decoder", "bert": "BERT-style encoder"}
+ARCHITECTURE_LABELS = {name: f"{FAMILY_WORDS[a.family]}, {a.layers} layers × {a.hidden} wide ({name})"
+                       for name, a in PRESETS.items()}
+ARCHITECTURE_LABELS.update({f"custom-{family}": f"{words}, custom size" for family, words in FAMILY_WORDS.items()})
 PROBE_SEPARATOR = " | "  # spaced, so chat markers such as <|user|> survive
 CORPUS_SEPARATOR = ";"
 
@@ -25,17 +34,18 @@ CORPUS_SEPARATOR = ";"
 class PretrainConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
     """Pre-training of a language model on raw text, from scratch or continued from a model."""
 
-    task: str = knob("pretrain", "The kind of run.", choices=("pretrain",), group="Run")
+    task: str = knob("pretrain", "The kind of run.", choices=("pretrain",), choice_labels={"pretrain": "Pre-training"},
+                     group="Run")
     name: str = knob("pretrain", "A name for the run; it becomes part of the run folder's name.", group="Run")
     mode: str = knob("scratch", "scratch builds a new model and tokenizer from your text; continue goes on "
                                 "training an existing model (the Model field) on your text.",
-                     choices=("scratch", "continue"), group="Model")
+                     choices=("scratch", "continue"), choice_labels=MODE_LABELS, group="Model")
     objective: str = knob("clm", "clm: causal language modelling (predict the next token; decoders such as "
                                  "Llama). mlm: masked language modelling (fill in hidden tokens; encoders such "
-                                 "as BERT).", choices=("clm", "mlm"), group="Model")
+                                 "as BERT).", choices=("clm", "mlm"), choice_labels=OBJECTIVE_LABELS, group="Model")
     architecture: str = knob("llama-5m", "From scratch: the architecture and size. llama-* are decoders (clm), "
                                          "bert-* encoders (mlm); custom-* use the dimensions below.",
-                             choices=ARCHITECTURES, group="Model")
+                             choices=ARCHITECTURES, choice_labels=ARCHITECTURE_LABELS, group="Model")
     hidden_size: int = knob(256, "Custom architecture: width of each layer.", min=16, max=8192, group="Model",
                             advanced=True)
     num_layers: int = knob(4, "Custom architecture: number of transformer layers.", min=1, max=128,
@@ -58,7 +68,7 @@ class PretrainConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
                                     group="Masked LM")
     method: str = knob("full", "full trains every weight; lora (continued pre-training only) trains small "
                                "adapters that are merged into the saved model.", choices=("full", "lora"),
-                       group="Method")
+                       choice_labels=PRETRAIN_METHOD_LABELS, group="Method")
     probe_prompts: str = knob("", "Decoders: prompts completed at each evaluation so you see the model learn, "
                                   "separated by ' | ' (empty = the start of a few documents of your text).",
                               group="Evaluation")

@@ -1,5 +1,5 @@
-"""In-context learning: prompts built from a system prompt and few-shot examples, presets, the prompt
-inspector's facts, few-shot examples saved as a fine-tuning dataset, and batch prompt files.
+"""In-context learning: prompts built from a system prompt and few-shot examples, chats fitted to the
+context window, presets, the prompt inspector's facts, and few-shot examples saved as a fine-tuning dataset.
 
 Light module (no torch): the playground's widgets import it directly. Functions that need a
 tokenizer take one that the caller already loaded.
@@ -15,7 +15,6 @@ Few-shot examples are rendered
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -48,11 +47,13 @@ class SamplingSettings:
     top_k: int = 50  # 0 = off
     repetition_penalty: float = 1.0
     max_new_tokens: int = 128
+    min_new_tokens: int = 0  # the end token is held off until the reply is this long (0 = off)
     stop_strings: list[str] = field(default_factory=list)
     seed: int | None = 0
 
     BOUNDS = {"temperature": (0.01, 5.0), "top_p": (0.01, 1.0), "top_k": (0, 100_000),
-              "repetition_penalty": (0.5, 3.0), "max_new_tokens": (1, 1_000_000)}
+              "repetition_penalty": (0.5, 3.0), "max_new_tokens": (1, 1_000_000),
+              "min_new_tokens": (0, 1_000_000)}
 
     def validate(self) -> "SamplingSettings":
         for name, (lo, hi) in self.BOUNDS.items():
@@ -60,6 +61,10 @@ class SamplingSettings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
                 raise BadPrompt(f"Sampling setting '{name}' is {value!r}; expected a number from {lo} to {hi}.",
                                 field=name)
+        if self.min_new_tokens > self.max_new_tokens:
+            raise BadPrompt(f"Sampling setting 'min_new_tokens' ({self.min_new_tokens}) is more than 'max_new_tokens' "
+                            f"({self.max_new_tokens}).", "Lower the min new tokens or raise the max new tokens.",
+                            field="min_new_tokens")
         if not isinstance(self.stop_strings, list) or not all(isinstance(s, str) for s in self.stop_strings):
             raise BadPrompt("Sampling setting 'stop_strings' must be a list of texts.", field="stop_strings")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
@@ -232,6 +237,81 @@ def render(tokenizer, preset: Preset, *, conversation: list[dict] | None = None,
     return render_completion(preset.system, preset.examples, prompt, preset.completion_template)
 
 
+# ---- fitting a chat into the context window --------------------------------------------------------------
+
+@dataclass
+class FittedChat:
+    """The chat prompt the model receives once it fits its context window, and what was left out of it."""
+
+    text: str
+    tokens: int
+    context_window: int
+    dropped_turns: int = 0  # the oldest messages of the conversation
+    dropped_examples: int = 0  # the first few-shot examples
+    dropped_system: bool = False
+
+    def note(self) -> str:
+        """What was left out, in words (empty when nothing was)."""
+        parts = [f"{n} {word}{'' if n == 1 else 's'}" for n, word in
+                 ((self.dropped_turns, "oldest turn"), (self.dropped_examples, "few-shot example")) if n]
+        parts += ["the system prompt"] if self.dropped_system else []
+        if not parts:
+            return ""
+        listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+        return f"{listed} left out to fit the {self.context_window}-token context"
+
+
+def reply_room(sampling: SamplingSettings, context: int) -> int:
+    """Tokens kept free for the reply: the max new tokens, but at most a quarter of the context, so that
+    a long max does not throw away the whole conversation."""
+    return max(1, min(sampling.max_new_tokens, context // 4))
+
+
+def fit_chat(tokenizer, preset: Preset, conversation: list[dict], context: int,
+             room: int | None = None) -> FittedChat:
+    """Render a chat so that it leaves `room` tokens for the reply: the oldest turns go first (cut before a
+    user turn, so the turns stay paired), then, if the last message alone is still too long with them, the
+    few-shot examples (the first first) and then the system prompt.
+
+    If even the last message alone leaves less room, it is sent anyway while it leaves any room at all
+    (the reply is shorter); a message longer than the context is a BadPrompt.
+    """
+    check_conversation(conversation)
+    room = reply_room(preset.sampling, context) if room is None else room
+    budget = context - room
+
+    def measure(system, examples, turns):
+        text = render_chat(tokenizer, system, examples, turns)
+        # verbose=False: a too-long chat is expected here, no need for the tokenizer's warning about it.
+        return text, len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    # Dropping turns only shortens the prompt, so the first cut that fits is found by bisection.
+    cuts = [0] + [i for i, m in enumerate(conversation) if i and m.get("role") == "user"]
+    lo, hi = 0, len(cuts) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if measure(preset.system, preset.examples, conversation[cuts[mid]:])[1] <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    cut = cuts[lo]
+    turns = conversation[cut:]
+    text, n = measure(preset.system, preset.examples, turns)
+    dropped_examples, system = 0, preset.system
+    while n > budget and (dropped_examples < len(preset.examples) or system.strip()):
+        if dropped_examples < len(preset.examples):
+            dropped_examples += 1
+        else:
+            system = ""
+        text, n = measure(system, preset.examples[dropped_examples:], turns)
+    if n >= context:
+        raise BadPrompt(f"The last message is {n} tokens long in the chat template, but the model's context window "
+                        f"is {context} tokens, so there is no room for a reply.", "Shorten the message.",
+                        field="prompt")
+    return FittedChat(text, n, context, dropped_turns=cut, dropped_examples=dropped_examples,
+                      dropped_system=bool(preset.system.strip()) and not system)
+
+
 # ---- inspection ----------------------------------------------------------------------------------------
 
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx", "max_sequence_length")
@@ -345,51 +425,4 @@ def save_dataset(conversations: list[list[dict]], path: str | Path, fmt: str = "
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise BadPrompt(f"Could not write {path}: {exc.strerror or exc}.", "Choose a folder you can write to.") from None
-    return path
-
-
-# ---- batch prompts ------------------------------------------------------------------------------------
-
-def read_prompt_file(path: str | Path) -> list[str]:
-    """Prompts from a text file (one a line, blank lines skipped) or a JSON / JSON Lines file of objects
-    with a "prompt" field (read by the dataset reader, so errors name the line or item)."""
-    from studio.engine.data.files import TABLE_SUFFIXES, read_records, read_text
-    from studio.engine.errors import BadDataset
-
-    path = Path(path)
-    if path.suffix.lower() in TABLE_SUFFIXES:
-        records = read_records(path)
-        prompts = []
-        for row, where in zip(records.rows, records.where):
-            if not isinstance(row.get("prompt"), str):
-                raise BadDataset(f"{path}, {where}: expected an object with a text field \"prompt\".")
-            prompts.append(row["prompt"])
-    else:
-        prompts = [line for line in read_text(path).splitlines() if line.strip()]
-    if not prompts:
-        raise BadDataset(f"{path} holds no prompts.")
-    return prompts
-
-
-BATCH_COLUMNS = ("prompt", "base", "tuned", "base_tokens", "tuned_tokens", "error")
-
-
-def batch_columns(rows: list[dict]) -> list[str]:
-    """The columns of batch results: the known ones in a fixed order, then any others."""
-    present = {k for row in rows for k in row}
-    return [c for c in BATCH_COLUMNS if c in present] + sorted(present - set(BATCH_COLUMNS))
-
-
-def save_batch_results(rows: list[dict], path: str | Path) -> Path:
-    """Rows (prompt, base, tuned, ...) as CSV or, for .jsonl names, JSON Lines."""
-    path = Path(path)
-    columns = batch_columns(rows)
-    rows = [{c: row[c] for c in columns if c in row} for row in rows]
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    else:
-        with path.open("w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
     return path

@@ -105,7 +105,8 @@ class RunSummary:
     task: str
     method: str
     model: str
-    started: float | None
+    dataset: str
+    started: float | None  # when the run began (its first event, else the time in the folder's name)
     status: str  # running | completed | stopped | failed | unknown
     steps: int
     total_steps: int | None
@@ -113,6 +114,7 @@ class RunSummary:
     last_loss: float | None
     output: str | None
     error: str | None
+    resumable: bool = False  # stopped or failed with a complete checkpoint to continue from
 
 
 def _pid_alive(pid: int) -> bool:
@@ -137,42 +139,72 @@ def worker_alive(run_dir: Path) -> bool:
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists():  # the pid may have been reused by another program since the worker died
         try:
-            return b"studio.engine.worker" in cmdline.read_bytes() or b"adapt-studio" in cmdline.read_bytes()
+            return Path(run_dir).name.encode() in cmdline.read_bytes()  # a worker is started with its run folder
         except OSError:
             return True
     return True
 
 
-def summarize_run(run_dir: Path) -> RunSummary:
-    run_dir = Path(run_dir)
-    cfg: dict = {}
+def folder_time(run_dir: Path) -> float | None:
+    """The creation time written in a run folder's name (YYYYmmdd-HHMMSS-…)."""
+    m = re.match(r"(\d{8}-\d{6})", Path(run_dir).name)
+    if not m:
+        return None
+    try:
+        return _dt.datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").timestamp()
+    except ValueError:
+        return None
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """The run's config.yaml as a plain dict ({} when missing or unreadable: the run is still listed)."""
     try:
         import yaml
 
-        cfg = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")) or {}
-    except Exception:  # an unreadable config still lists the run
-        cfg = {}
-    status, steps, total, best, last, output, error, started = "unknown", 0, None, None, None, None, None, None
-    for ev in iter_events(run_dir / EVENTS_FILE):
-        t = ev["type"]
-        if t == "started":
-            status, started, total = "running", ev.get("time"), ev.get("total_steps")
-        elif t == "log" and isinstance(ev.get("loss"), (int, float)):
-            steps, last = ev.get("step", steps), ev["loss"]
-        elif t == "eval" and isinstance(ev.get("eval_loss"), (int, float)):
-            best = ev["eval_loss"] if best is None else min(best, ev["eval_loss"])
-        elif t == "finished":
-            status, output = ev.get("status", "completed"), ev.get("output")
-        elif t == "failed":
-            status, error = "failed", ev.get("message")
-    if status in ("running", "unknown") and not worker_alive(run_dir):
+        data = yaml.safe_load((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - an unreadable config must not hide the run
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def resumed_from_run(run_dir: Path) -> Path | None:
+    """The run folder whose checkpoint this run resumed, if it resumed one of a run folder."""
+    point = str(read_run_config(run_dir).get("resume_from") or "")
+    if not point:
+        return None
+    checkpoint = Path(point)
+    parent = checkpoint.parent.parent
+    if checkpoint.parent.name == CHECKPOINTS_DIR and (parent / CONFIG_FILE).is_file() and \
+            parent.resolve() != Path(run_dir).resolve():
+        return parent
+    return None
+
+
+def summarize_run(run_dir: Path) -> RunSummary:
+    from studio.engine.run_state import load_run_state
+
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    state = load_run_state(run_dir)
+    status, error = state.status, state.error_message
+    if state.events == 0:
+        status = "unknown"
+    if status in ("starting", "running", "unknown") and not worker_alive(run_dir):
         # The worker is gone without a final word: the run crashed or was killed.
-        if status == "running" or (run_dir / EVENTS_FILE).exists():
+        if status != "unknown" or (run_dir / EVENTS_FILE).exists():
             status, error = "failed", error or "The worker process ended without finishing (crashed or killed)."
-    return RunSummary(path=run_dir, name=cfg.get("name", run_dir.name), task=cfg.get("task", "?"),
-                      method=cfg.get("method", "full" if cfg.get("task") == "pretrain" else "?"),
-                      model=str(cfg.get("model", "")), started=started, status=status, steps=steps,
-                      total_steps=total, best_eval_loss=best, last_loss=last, output=output, error=error)
+    elif status == "starting":
+        status = "running"
+    task = cfg.get("task", "?")
+    dataset = cfg.get("dataset") or cfg.get("corpus") or ""
+    return RunSummary(path=run_dir, name=str(cfg.get("name", run_dir.name)), task=task,
+                      method=str(cfg.get("method", "full" if task == "pretrain" else "?")),
+                      model=str(cfg.get("model", "") or (f"new {cfg.get('architecture')}" if cfg.get("mode") == "scratch"
+                                                         else "")),
+                      dataset=str(dataset), started=state.first_time or folder_time(run_dir), status=status,
+                      steps=state.step, total_steps=state.total_steps, best_eval_loss=state.best_eval_loss,
+                      last_loss=state.last_loss, output=state.output, error=error,
+                      resumable=status in ("stopped", "failed") and last_checkpoint(run_dir) is not None)
 
 
 def list_runs(workspace: Path) -> list[RunSummary]:

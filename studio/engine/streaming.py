@@ -38,15 +38,6 @@ class GenerationResult:
         return asdict(self)
 
 
-def _cut_at_stop(text: str, stop_strings) -> tuple[str, bool]:
-    cut = len(text)
-    for s in stop_strings:
-        at = text.find(s)
-        if at >= 0:
-            cut = min(cut, at)
-    return text[:cut], cut < len(text)
-
-
 def _held_back(text: str, stop_strings) -> int:
     """How many trailing characters might be the start of a stop string (not shown yet)."""
     hold = 0
@@ -59,27 +50,39 @@ def _held_back(text: str, stop_strings) -> int:
 
 
 class CallbackStreamer(BaseStreamer):
-    """A transformers streamer (BaseStreamer protocol) that calls `on_text(chunk)` for each new piece of text.
+    """A transformers streamer (BaseStreamer protocol) that calls `on_text(chunk)` for each new piece of text
+    and `on_tokens(count, seconds)` for each new token (the count so far, the time since the first).
 
-    The whole reply is decoded again at each token (exact for every tokenizer, unlike decoding
-    token by token); text is held back while it ends in an incomplete UTF-8 character or in what
-    may be the beginning of a stop string, and nothing at or after a stop string is emitted.
+    Decoding is incremental, so a long reply costs no more per token than a short one: the new tokens are
+    decoded together with the tokens since the last clean boundary (`_prefix`), and the text they add is
+    the difference to that context alone, so tokenizers that decode a token differently by its neighbours
+    (a SentencePiece leading space) give the same text as decoding the whole reply. Text is held back
+    while it ends in an incomplete UTF-8 character or in what may be the beginning of a stop string, and
+    nothing at or after a stop string is emitted.
     """
 
     def __init__(self, tokenizer, on_text: Callable[[str], None] | None = None, stop_strings=(),
-                 skip_prompt: bool = True):
+                 skip_prompt: bool = True, on_tokens: Callable[[int, float], None] | None = None):
         self.tokenizer = tokenizer
         self.on_text = on_text
+        self.on_tokens = on_tokens
         self.stop_strings = [s for s in stop_strings if s]
         self.skip_prompt = skip_prompt
         self.ids: list[int] = []
-        self.text = ""
-        self.emitted = 0
+        self.new_tokens = 0
         self.chunks = 0
         self.hit_stop = False
         self.first_token_time: float | None = None
         self.last_token_time: float | None = None
         self._prompt_seen = not skip_prompt
+        self._prefix = 0  # ids[_prefix:_read] are decoded already; they give the context of the next ones
+        self._read = 0
+        self._emitted: list[str] = []
+        self._pending = ""  # decoded, not emitted yet (held back)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._emitted) + self._pending
 
     def put(self, value) -> None:
         if value.dim() > 1:
@@ -91,29 +94,42 @@ class CallbackStreamer(BaseStreamer):
         if self.first_token_time is None:
             self.first_token_time = now
         self.last_token_time = now
+        new = [int(t) for t in value.tolist()]
+        self.new_tokens += len(new)
+        if self.on_tokens is not None:
+            self.on_tokens(self.new_tokens, now - self.first_token_time)
         if self.hit_stop:
             return
-        self.ids.extend(int(t) for t in value.tolist())
+        self.ids.extend(new)
         self._advance(final=False)
 
     def end(self) -> None:
-        self._advance(final=True)
+        if not self.hit_stop:
+            self._advance(final=True)
+
+    def _decode_new(self, final: bool) -> str:
+        """The text the tokens after `_read` add; empty while they end inside a character (until the end)."""
+        context = self.tokenizer.decode(self.ids[self._prefix:self._read], skip_special_tokens=True)
+        both = self.tokenizer.decode(self.ids[self._prefix:], skip_special_tokens=True)
+        if len(both) <= len(context) or (both.endswith("\ufffd") and not final):
+            return ""
+        self._prefix, self._read = self._read, len(self.ids)
+        return both[len(context):]
 
     def _advance(self, final: bool) -> None:
-        full = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        text, hit = _cut_at_stop(full, self.stop_strings)
-        self.hit_stop = self.hit_stop or hit
-        safe = len(text)
-        if not (final or hit):
-            safe = len(text.rstrip("\ufffd"))  # an incomplete multi-byte character
-            safe -= _held_back(text[:safe], self.stop_strings)
-        self.text = text
-        if safe > self.emitted:
-            chunk = text[self.emitted:safe]
-            self.emitted = safe
+        pending = self._pending + self._decode_new(final)
+        # Held-back text never ends in the start of a stop string, so a stop string lies wholly in `pending`.
+        cut = min((at for at in (pending.find(s) for s in self.stop_strings) if at >= 0), default=-1)
+        if cut >= 0:
+            self.hit_stop = True
+            pending = pending[:cut]
+        safe = len(pending) if final or self.hit_stop else len(pending) - _held_back(pending, self.stop_strings)
+        self._pending = pending[safe:]
+        if safe > 0:
+            self._emitted.append(pending[:safe])
             self.chunks += 1
             if self.on_text is not None:
-                self.on_text(chunk)
+                self.on_text(pending[:safe])
 
 
 class FlagAndStringsCriteria(StoppingCriteria):
@@ -143,8 +159,10 @@ class FlagAndStringsCriteria(StoppingCriteria):
 
 def stream_generate(model, tokenizer, prompt_text: str, sampling: SamplingSettings, *, context_window: int,
                     add_special_tokens: bool = False, on_text: Callable[[str], None] | None = None,
-                    stop_event: threading.Event | None = None, device: str = "cpu") -> GenerationResult:
-    """Generate a reply to `prompt_text` (already rendered), streaming text chunks to `on_text`."""
+                    stop_event: threading.Event | None = None, device: str = "cpu",
+                    on_tokens: Callable[[int, float], None] | None = None) -> GenerationResult:
+    """Generate a reply to `prompt_text` (already rendered), streaming text chunks to `on_text` and the
+    token count with the seconds since the first token to `on_tokens`."""
     if not prompt_text.strip():
         raise BadPrompt("The prompt is empty.", "Type a prompt (or add a system prompt or examples) first.",
                         field="prompt")
@@ -157,11 +175,13 @@ def stream_generate(model, tokenizer, prompt_text: str, sampling: SamplingSettin
                         f"{context_window} tokens, so there is no room for a reply.",
                         "Shorten the prompt, remove few-shot examples or clear the conversation.", field="prompt")
     max_new = max(1, min(sampling.max_new_tokens, context_window - n_prompt))
-    streamer = CallbackStreamer(tokenizer, on_text, sampling.stop_strings)
+    streamer = CallbackStreamer(tokenizer, on_text, sampling.stop_strings, on_tokens=on_tokens)
     criteria = FlagAndStringsCriteria(tokenizer, n_prompt, stop_event, sampling.stop_strings)
     kwargs = dict(max_new_tokens=max_new, do_sample=not sampling.greedy, streamer=streamer,
                   stopping_criteria=StoppingCriteriaList([criteria]),
                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    if sampling.min_new_tokens:
+        kwargs["min_new_tokens"] = min(sampling.min_new_tokens, max_new)
     if sampling.repetition_penalty != 1.0:
         kwargs["repetition_penalty"] = sampling.repetition_penalty
     if not sampling.greedy:

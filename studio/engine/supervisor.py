@@ -15,11 +15,19 @@ from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, create_run_dir
 
 
 def prepare_run(cfg, workspace: Path) -> Path:
-    """A new run folder holding the resolved config."""
+    """A new run folder holding the resolved config; nothing is created if the config is refused."""
+    from studio.engine.resume import check_resume
+
     validate(cfg)
+    check_resume(cfg)
     run_dir = create_run_dir(workspace, cfg.name)
     save_config(cfg, run_dir / CONFIG_FILE)
     return run_dir
+
+
+# What a worker runs: `python -m studio.engine.worker RUN_DIR`. The UI supervision tests swap in a fast fake
+# worker (tests/fake_worker.py) that runs the real worker loop with a recipe that trains nothing.
+WORKER_ARGS = ["-m", "studio.engine.worker"]
 
 
 @dataclass
@@ -37,12 +45,13 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
         self.final_event: dict | None = None
         self.killed = False
+        self.detached = False
         self.kill_reason: str | None = None
 
     def start(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "studio.engine.worker", str(self.run_dir)],
+            [sys.executable, *WORKER_ARGS, str(self.run_dir)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,
             start_new_session=True)  # a Ctrl-C in the terminal reaches the CLI, which asks the worker to stop
@@ -56,6 +65,8 @@ class WorkerProcess:
             if event["type"] in ("finished", "failed"):
                 self.final_event = event
             yield event
+        if self.detached and self.final_event is None:
+            return  # the run goes on without us; its events.jsonl tells how it ends
         self.proc.wait()
         if self.final_event is None:
             # The worker died without a word (killed, crashed in native code): say so in the run's
@@ -73,6 +84,16 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None and self.proc.stdin:
             try:
                 self.proc.stdin.write("stop\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+
+    def detach(self) -> None:
+        """Let the run go on alone: the worker closes its event stream, which ends `events()` here."""
+        if self.proc and self.proc.poll() is None and self.proc.stdin:
+            self.detached = True
+            try:
+                self.proc.stdin.write("detach\n")
                 self.proc.stdin.flush()
             except (BrokenPipeError, OSError, ValueError):
                 pass

@@ -81,6 +81,7 @@ def train_and_save(trainer, callback: EventCallback, cfg, events: EventWriter, r
     resume = check_resume_point(cfg.resume_from)
     result = trainer.train(resume_from_checkpoint=resume)
     if has_eval and cfg.eval_every == 0:
+        events.emit("progress", phase="evaluating", fraction=None)
         trainer.evaluate()  # evaluation only at the end
     status = "stopped" if callback.stopped_by_user else "completed"
     events.emit("progress", phase="saving", fraction=0.0)

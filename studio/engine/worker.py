@@ -36,12 +36,14 @@ def _split_streams(run_dir: Path):
     return events_out
 
 
-def _watch_for_stop(stop: threading.Event, run_dir: Path) -> None:
+def _watch_for_stop(stop: threading.Event, run_dir: Path, events: EventWriter) -> None:
     def read_stdin():
         try:
             for line in sys.stdin:
                 if line.strip() == "stop":
                     stop.set()
+                elif line.strip() == "detach":
+                    events.detach_stream()  # the window closes and leaves the run going
         except (OSError, ValueError):
             pass  # stdin closed: the supervisor is gone; the run goes on and can be re-attached
 
@@ -73,7 +75,7 @@ def classify(exc: BaseException) -> dict:
 
 def run(run_dir: Path, events: EventWriter) -> int:
     stop = threading.Event()
-    _watch_for_stop(stop, run_dir)
+    _watch_for_stop(stop, run_dir, events)
     try:
         cfg = load_config(run_dir / CONFIG_FILE)
         if not getattr(cfg, "allow_download", False):

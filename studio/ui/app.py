@@ -1,5 +1,5 @@
 """`studio` (no arguments) opens the application; `studio --smoke-test` opens the window offscreen,
-checks the three tabs exist, prints OK and exits."""
+checks the tabs exist, prints OK and exits."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from studio.engine.supervisor import WorkerProcess
 class EngineThread(QThread):
     event = Signal(dict)  # every event of the worker, including the final one
     finished_run = Signal(dict)  # the final event: finished (completed|stopped) or failed
-    state_changed = Signal(str)  # starting | running | stopping | killing | done
+    state_changed = Signal(str)  # starting | running | stopping | killing | detached | done
 
     def __init__(self, run_dir: Path, grace_s: float = 30.0, parent=None):
         super().__init__(parent)
@@ -50,6 +50,9 @@ class EngineThread(QThread):
                 if ev.get("type") in ("finished", "failed"):
                     final = ev
                 self.event.emit(ev)
+            if self.worker.detached and final is None:
+                self._set_state("detached")  # the run goes on alone; a later window re-attaches to it
+                return
         except Exception as exc:  # noqa: BLE001 - the GUI must always hear how the run ended
             self.worker.kill()
             final = {"type": "failed", "time": time.time(), "kind": "internal",
@@ -82,6 +85,12 @@ class EngineThread(QThread):
         if self.state in ("running", "starting"):
             self._set_state("stopping")
         self._kill_timer.start(int(self.grace_s * 1000))
+
+    def detach(self) -> None:
+        """Leave the worker running on its own (the window is closing); this thread then ends."""
+        if self.state != "done":
+            self._kill_timer.stop()
+            self.worker.detach()
 
     def kill(self, reason: str | None = None) -> None:
         """Kill the worker now (the run ends as failed, kind 'killed')."""

@@ -4,6 +4,10 @@ One long-lived QThread works through a queue of jobs (load, generate, inspect, b
 engine calls happen in this thread; signals cross to the GUI thread as queued connections.
 Stop sets a threading.Event that a stopping criterion reads after every token.
 torch and transformers are imported here only when the first job runs.
+A chat that outgrows the context window is fitted by the engine (prompting.fit_chat): the oldest turns
+are left out, and `context_note` says so.
+No garbage collection here: a collection in this thread could destroy Qt objects of the GUI thread
+(studio/ui/gc_guard.py collects in the GUI thread).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ class GenerationThread(QThread):
     status = Signal(str)  # what it is doing, for people
     model_loaded = Signal(dict)  # {"sides": [...], "context_window": int, "shared": bool, "device": str}
     chunk = Signal(str, str)  # side, text
+    progress = Signal(str, int, float)  # side, new tokens so far, seconds since the first of them
+    context_note = Signal(str)  # what was left out of the chat to fit the context window ("" = nothing)
     reply = Signal(str, dict)  # side, GenerationResult as a dict
     inspected = Signal(dict)  # {"text", "tokens", "context_window", "pieces"}
     batch_row = Signal(int, dict)  # row index, {"prompt", "base", "tuned", ...}
@@ -81,10 +87,8 @@ class GenerationThread(QThread):
         if self.pair is not None and key == self._pair_key:
             return self.pair
         self.status.emit("Loading the model…")
-        self.pair = self._pair_key = None  # free the old models before loading new ones
-        import gc
-
-        gc.collect()
+        # Free the old models before loading new ones (their reference cycles wait for the GUI thread's collector).
+        self.pair = self._pair_key = None
         from studio.engine.generation import load_pair
 
         self.pair = load_pair(model, tuned, **options)
@@ -97,16 +101,22 @@ class GenerationThread(QThread):
     def _do_load(self, model: str, tuned: str | None, options: dict) -> None:
         self._ensure_pair(model, tuned, options)
 
-    def _render(self, pair, preset, conversation, prompt) -> str:
-        from studio.engine.prompting import render
+    def _render(self, pair, preset, conversation, prompt) -> tuple[str, str]:
+        """The text the model receives, and what was left out of a chat to fit the context window."""
+        from studio.engine.prompting import fit_chat, render
 
-        return render(pair.base.tokenizer, preset, conversation=conversation, prompt=prompt)
+        if preset.mode != "chat":
+            return render(pair.base.tokenizer, preset, conversation=conversation, prompt=prompt), ""
+        turns = conversation if conversation is not None else [{"role": "user", "content": prompt}]
+        fitted = fit_chat(pair.base.tokenizer, preset, turns, pair.base.context_window)
+        return fitted.text, fitted.note()
 
     def _do_inspect(self, model: str, tuned: str | None, options: dict, preset, conversation, prompt: str) -> None:
         from studio.engine.prompting import inspect_prompt
 
         pair = self._ensure_pair(model, tuned, options)
-        text = self._render(pair, preset, conversation, prompt)
+        text, note = self._render(pair, preset, conversation, prompt)
+        self.context_note.emit(note)
         info = inspect_prompt(pair.base.tokenizer, text, pair.base.context_window,
                               add_special_tokens=preset.mode != "chat")
         self.inspected.emit({"text": info.text, "tokens": info.tokens, "context_window": info.context_window,
@@ -115,7 +125,8 @@ class GenerationThread(QThread):
     def _do_generate(self, model: str, tuned: str | None, options: dict, preset, conversation, prompt: str,
                      sides: list[str]) -> None:
         pair = self._ensure_pair(model, tuned, options)
-        text = self._render(pair, preset, conversation, prompt)
+        text, note = self._render(pair, preset, conversation, prompt)
+        self.context_note.emit(note)
         sides = [s for s in sides if s in pair.sides] or [pair.primary()]
         for side in sides:
             if self.stop_event.is_set():
@@ -123,6 +134,7 @@ class GenerationThread(QThread):
             self.status.emit(f"Generating ({'fine-tuned' if side == 'tuned' else 'base'})…")
             result = pair.generate(side, text, preset.sampling, chat=preset.mode == "chat",
                                    on_text=lambda chunk, s=side: self.chunk.emit(s, chunk),
+                                   on_tokens=lambda n, seconds, s=side: self.progress.emit(s, n, seconds),
                                    stop_event=self.stop_event)
             self.reply.emit(side, result.as_dict())
         self.status.emit("Stopped." if self.stop_event.is_set() else "Ready.")
@@ -135,7 +147,9 @@ class GenerationThread(QThread):
             self.status.emit(f"Batch: prompt {i + 1} of {len(prompts)}…")
             row = {"prompt": prompt}
             try:
-                text = self._render(pair, preset, None, prompt)
+                text, note = self._render(pair, preset, None, prompt)
+                if note:
+                    row["note"] = note
                 for side in pair.sides:
                     result = pair.generate(side, text, preset.sampling, chat=preset.mode == "chat",
                                            stop_event=self.stop_event)

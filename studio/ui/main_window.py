@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import shutil
 
-from PySide6.QtCore import QByteArray, QProcess, QUrl
+from PySide6.QtCore import QByteArray, QProcess, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QMainWindow, QMessageBox, QPushButton, QTabWidget)
+                               QApplication, QMainWindow, QMessageBox, QPushButton, QTabWidget)
 
 from studio.ui import settings
 from studio.ui.finetune_tab import FineTuneTab
 from studio.ui.playground_tab import PlaygroundTab
 from studio.ui.pretrain_tab import PretrainTab
+from studio.ui.runs_view import RunsView
 
 CPU_ONLY = "CPU only — training is slow; small models and LoRA work"
-TAB_TITLES = ("Pre-train", "Fine-tune", "Prompt playground")
+TAB_TITLES = ("Pre-train", "Fine-tune", "Prompt playground", "Runs")
+STOP_AND_CLOSE, KEEP_IN_BACKGROUND = "Stop and close", "Keep training in the background"
 
 
 class SettingsDialog(QDialog):
@@ -57,21 +59,31 @@ class MainWindow(QMainWindow):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Adapt Studio")
-        self._closing = False
+        self._closing = False  # the user chose "stop and close": close once every run has stopped
+        from studio.ui.widgets.wheel_guard import install_wheel_guard
+
+        install_wheel_guard(QApplication.instance())  # spin boxes and combos take the wheel only when focused
         self.tabs = QTabWidget()
         self.pretrain_tab = PretrainTab(self)
         self.finetune_tab = FineTuneTab(self)
         self.playground_tab = PlaygroundTab(self)
-        for tab, title in zip((self.pretrain_tab, self.finetune_tab, self.playground_tab), TAB_TITLES):
+        self.runs_view = RunsView(self)
+        for tab, title in zip((self.pretrain_tab, self.finetune_tab, self.playground_tab, self.runs_view),
+                              TAB_TITLES):
             self.tabs.addTab(tab, title)
         self.setCentralWidget(self.tabs)
+        self.training_tabs = (self.pretrain_tab, self.finetune_tab)
 
-        self.finetune_tab.open_in_playground.connect(self.open_in_playground)
-        if hasattr(self.pretrain_tab, "use_for_finetune"):
-            self.pretrain_tab.use_for_finetune.connect(self.use_for_finetune)
-        if hasattr(self.pretrain_tab, "open_in_playground"):
-            self.pretrain_tab.open_in_playground.connect(self.open_in_playground)
-        self.finetune_tab.run_ended.connect(self._maybe_close_after_run)
+        for tab in self.training_tabs:
+            tab.open_in_playground.connect(self.open_in_playground)
+            tab.run_started.connect(lambda *_: self.runs_view.refresh())
+            tab.run_ended.connect(lambda *_: self.runs_view.refresh())
+            tab.panel.running_changed.connect(self._close_when_all_stopped)
+        self.pretrain_tab.use_for_finetune.connect(self.use_for_finetune)
+        self.playground_tab.use_dataset_in_finetune.connect(self.use_dataset_for_finetune)
+        self.runs_view.open_in_playground.connect(self.open_in_playground)
+        self.runs_view.resume_requested.connect(self.resume_run)
+        self.runs_view.load_config_requested.connect(self.load_run_config)
 
         self._build_menu()
         self.device_label = QLabel("Checking the device…")
@@ -83,6 +95,10 @@ class MainWindow(QMainWindow):
         self.detect_device()
         self._restore()
         self.reattached = self.reattach_runs()
+        self.runs_view.set_workspace(settings.workspace())
+
+    def tab_for_task(self, task: str):
+        return self.pretrain_tab if task == "pretrain" else self.finetune_tab
 
     def reattach_runs(self) -> list:
         """Show again the runs whose worker outlived the last window; mark dead ones failed."""
@@ -93,8 +109,8 @@ class MainWindow(QMainWindow):
         close_orphans(workspace)
         attached = []
         for run_dir in live_runs(workspace):
-            tab = self.pretrain_tab if summarize_run(run_dir).task == "pretrain" else self.finetune_tab
-            if hasattr(tab, "attach") and not (hasattr(tab, "is_running") and tab.is_running()):
+            tab = self.tab_for_task(summarize_run(run_dir).task)
+            if not tab.is_running():
                 tab.attach(run_dir)
                 self.tabs.setCurrentWidget(tab)
                 attached.append(run_dir)
@@ -134,7 +150,7 @@ class MainWindow(QMainWindow):
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.workspace():
             settings.set_workspace(dialog.workspace())
             self._update_workspace_label()
-            self.finetune_tab.runs_view.set_workspace(settings.workspace())
+            self.runs_view.set_workspace(settings.workspace())
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Adapt Studio",
@@ -154,6 +170,22 @@ class MainWindow(QMainWindow):
     def use_for_finetune(self, path: str) -> None:
         self.finetune_tab.set_model(path)
         self.tabs.setCurrentWidget(self.finetune_tab)
+
+    def use_dataset_for_finetune(self, path: str) -> None:
+        self.finetune_tab.load_dataset(path)
+        self.tabs.setCurrentWidget(self.finetune_tab)
+
+    def resume_run(self, run_dir) -> None:
+        from studio.engine.runs import summarize_run
+
+        tab = self.tab_for_task(summarize_run(run_dir).task)
+        self.tabs.setCurrentWidget(tab)
+        tab.resume(run_dir)
+
+    def load_run_config(self, cfg) -> None:
+        tab = self.tab_for_task(getattr(cfg, "task", "sft"))
+        tab.set_config(cfg)
+        self.tabs.setCurrentWidget(tab)
 
     # -- device ------------------------------------------------------------------------------
     def detect_device(self) -> None:
@@ -193,25 +225,51 @@ class MainWindow(QMainWindow):
         settings.set_value("window/geometry", self.saveGeometry())
         settings.set_value("window/tab", self.tabs.currentIndex())
 
-    def _maybe_close_after_run(self, _final: dict) -> None:
-        if self._closing:
-            self.close()
+    def running_tabs(self) -> list:
+        return [tab for tab in self.training_tabs if tab.is_running()]
+
+    def ask_about_running_runs(self, tabs) -> str:
+        """Stop and close, keep training in the background, or cancel (the default)."""
+        nouns = " and ".join(tab.panel.run_noun.lower() for tab in tabs)
+        box = QMessageBox(QMessageBox.Icon.Question, "A run is in progress",
+                          f"{nouns.capitalize()} is still running.", parent=self)
+        box.setInformativeText("Stop it: the worker finishes its step and saves a checkpoint and the output, then "
+                               "the window closes.\nKeep it in the background: the window closes now and the run "
+                               "goes on; the next start of Adapt Studio shows it again.")
+        stop = box.addButton(STOP_AND_CLOSE, QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton(KEEP_IN_BACKGROUND, QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.exec()
+        return {stop: STOP_AND_CLOSE, keep: KEEP_IN_BACKGROUND}.get(box.clickedButton(), "cancel")
+
+    def _close_when_all_stopped(self, running: bool) -> None:
+        if self._closing and not running and not self.running_tabs():
+            QTimer.singleShot(0, self.close)
 
     def closeEvent(self, event) -> None:
-        if not self.finetune_tab.confirm_close():
-            self._closing = self.finetune_tab.is_running() and self.finetune_tab.engine.state == "stopping"
-            event.ignore()
+        running = self.running_tabs()
+        if running and self._closing:
+            event.ignore()  # still saving; the window closes when the last run has stopped
             return
-        for tab in (self.pretrain_tab, self.playground_tab):
-            ok = getattr(tab, "confirm_close", None)
-            if ok is not None and not ok():
+        if running:
+            choice = self.ask_about_running_runs(running)
+            if choice == STOP_AND_CLOSE:
+                self._closing = True
+                for tab in running:
+                    tab.stop()
+                self.statusBar().showMessage("Stopping: the window closes once the run has saved its checkpoint.")
                 event.ignore()
                 return
+            if choice != KEEP_IN_BACKGROUND:
+                event.ignore()
+                return
+            for tab in running:
+                tab.panel.detach()
         self._save_state()
-        for tab in (self.finetune_tab, self.pretrain_tab, self.playground_tab):
-            shutdown = getattr(tab, "shutdown", None)
-            if shutdown is not None:
-                shutdown()
+        for tab in (*self.training_tabs, self.playground_tab):
+            tab.shutdown()
         if self._device_process is not None and self._device_process.state() != QProcess.ProcessState.NotRunning:
             self._device_process.kill()
             self._device_process.waitForFinished(1000)

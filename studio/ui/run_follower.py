@@ -82,6 +82,12 @@ class RunFollower(QObject):
             self.state_changed.emit("killing")
             os.kill(pid, signal.SIGKILL)
 
+    def detach(self) -> None:
+        """Stop following (the window is closing); the worker goes on and a later window re-attaches."""
+        self._timer.stop()
+        self.state = "detached"
+        self.finished.emit()
+
     def isRunning(self) -> bool:  # noqa: N802 - mirrors QThread
         return self.state != "done"
 

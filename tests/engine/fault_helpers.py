@@ -28,9 +28,11 @@ def _moment(run_dir: Path, saving_output: bool) -> str:
     return "checkpoint" if partial else "step"
 
 
-def kill_at(cfg, workspace: Path, *, after_s: float | None = None, on_saving_output: bool = False) -> KillResult:
+def kill_at(cfg, workspace: Path, *, after_s: float | None = None, on_saving_output: bool = False,
+            latest_step: int | None = None) -> KillResult:
     """Start a run and SIGKILL its worker after a delay (counted from its first step), or as soon as it
-    starts writing its output."""
+    starts writing its output. With `latest_step`, a run fast enough to reach that step before the delay
+    is killed there, so the kill always lands before the run can finish."""
     run_dir = prepare_run(cfg, workspace)
     worker = WorkerProcess(run_dir)
     worker.start()
@@ -40,6 +42,8 @@ def kill_at(cfg, workspace: Path, *, after_s: float | None = None, on_saving_out
         if event["type"] == "log" and timer is None and after_s is not None:
             timer = threading.Timer(after_s, lambda: os.kill(worker.proc.pid, signal.SIGKILL))
             timer.start()
+        if event["type"] == "log" and latest_step is not None and event.get("step", 0) >= latest_step:
+            os.kill(worker.proc.pid, signal.SIGKILL)
         if on_saving_output and event["type"] == "progress" and event.get("phase") == "saving":
             saving = True
             os.kill(worker.proc.pid, signal.SIGKILL)

@@ -28,7 +28,8 @@ def reference(tiny_llama, qa_dataset, tmp_path_factory):
 
 def test_random_kills_lose_nothing_that_was_complete(tiny_llama, qa_dataset, tmp_path, reference):
     cfg = sft_config(tiny_llama, qa_dataset, **FAULTY)
-    kills = [kill_at(cfg, tmp_path / f"k{i}", after_s=delay) for i, delay in enumerate(random_delays(2, 0.6))]
+    kills = [kill_at(cfg, tmp_path / f"k{i}", after_s=delay, latest_step=FAULTY["max_steps"] - 2)
+             for i, delay in enumerate(random_delays(2, 0.6))]
     kills.append(kill_at(cfg, tmp_path / "out", on_saving_output=True))
     assert kills[-1].moment == "output"
     for kill in kills:

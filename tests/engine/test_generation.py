@@ -170,3 +170,47 @@ def test_engine_stays_free_of_qt():
             "print(any(m.startswith('PySide6') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_the_streamer_decodes_incrementally_and_exactly(pair):
+    """Each token is decoded with a few neighbours, not with the whole reply again: the decoding work
+    grows with the reply's length, not with its square, and the text equals decoding the whole reply."""
+    import torch
+
+    from studio.engine.streaming import CallbackStreamer
+
+    tokenizer = pair.base.tokenizer
+    text = "Grüße aus Zürich 🙂 — 日本語のテキスト, and plain words too. " * 12
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > 300
+    decoded_ids = []
+
+    class CountingTokenizer:  # the real tokenizer, counting how many ids it is asked to decode
+        def decode(self, token_ids, **kwargs):
+            decoded_ids.append(len(token_ids))
+            return tokenizer.decode(token_ids, **kwargs)
+
+    chunks = []
+    streamer = CallbackStreamer(CountingTokenizer(), chunks.append, stop_strings=["never there"])
+    streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt, skipped
+    for token in ids:
+        streamer.put(torch.tensor([token]))
+    streamer.end()
+    assert "".join(chunks) == streamer.text == tokenizer.decode(ids, skip_special_tokens=True)
+    assert not any("\ufffd" in c for c in chunks), "a character split across tokens is never shown half"
+    assert sum(decoded_ids) < 8 * len(ids)  # re-decoding the whole reply each time would be ~len(ids)**2 / 2
+
+
+def test_min_new_tokens_holds_off_the_end_and_on_tokens_counts_live(tiny_llama, memorised_adapter):
+    pair = load_pair(str(tiny_llama), str(memorised_adapter), device="cpu")
+    question, answer = QA_PAIRS[0]
+    text = render(pair.base.tokenizer, Preset(mode="chat"), prompt=question)
+    ended = pair.generate("tuned", text, SamplingSettings(greedy=True, max_new_tokens=30))
+    assert ended.stop_reason == "eos" and ended.new_tokens < 30
+    counts = []
+    held = pair.generate("tuned", text, SamplingSettings(greedy=True, max_new_tokens=30, min_new_tokens=30),
+                         on_tokens=lambda n, seconds: counts.append((n, seconds)))
+    assert held.stop_reason == "length" and held.new_tokens == 30
+    assert held.text.startswith(answer)
+    assert [n for n, _ in counts] == list(range(1, 31))
+    assert counts[0][1] == 0 and all(a[1] <= b[1] for a, b in zip(counts, counts[1:]))

@@ -1,4 +1,5 @@
-"""Few-shot rendering, presets, the inspector's facts, examples saved as a dataset, batch files."""
+"""Few-shot rendering, chats fitted to the context, presets, the inspector's facts, examples saved as a
+dataset, batch files."""
 
 import json
 
@@ -7,9 +8,10 @@ import pytest
 from studio.engine.data.files import read_records
 from studio.engine.data.formats import to_conversations
 from studio.engine.errors import BadDataset, StudioError
-from studio.engine.prompting import (BadPreset, BadPrompt, Example, Preset, SamplingSettings, chat_messages,
-                                     context_window, example_conversations, inspect_prompt, load_preset,
-                                     read_prompt_file, render, render_completion, save_batch_results, save_dataset,
+from studio.engine.generation import read_prompt_file, save_batch_results
+from studio.engine.prompting import (BadPreset, BadPrompt, Example, FittedChat, Preset, SamplingSettings,
+                                     chat_messages, context_window, example_conversations, fit_chat, inspect_prompt,
+                                     load_preset, render, render_chat, render_completion, reply_room, save_dataset,
                                      save_preset)
 
 EXAMPLES = [Example("2+2", "4"), Example("3+3", "6"), Example("a {output} b", "{input}")]
@@ -124,6 +126,9 @@ def test_inspector_counts_tokens_and_context(tokenizer):
 def test_sampling_settings_are_checked():
     with pytest.raises(BadPrompt, match="top_p"):
         SamplingSettings(top_p=0).validate()
+    with pytest.raises(BadPrompt, match="'min_new_tokens' \\(20\\) is more than 'max_new_tokens' \\(10\\)"):
+        SamplingSettings(max_new_tokens=10, min_new_tokens=20).validate()
+    SamplingSettings(max_new_tokens=10, min_new_tokens=10).validate()
     with pytest.raises(BadPrompt, match="stop_strings"):
         SamplingSettings(stop_strings="x").validate()
     assert issubclass(BadPrompt, StudioError)
@@ -146,3 +151,72 @@ def test_prompt_files_and_batch_results(tmp_path):
         assert list(csv.DictReader(f)) == rows
     assert [json.loads(line) for line in save_batch_results(rows, tmp_path / "r.jsonl").read_text().splitlines()] \
         == rows
+
+
+# ---- a chat fitted to the context window ------------------------------------------------------------------
+
+def _tokens(tokenizer, text):
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _long_chat(turns=6):
+    """Alternating user/assistant turns, each long enough that a few of them fill a small context."""
+    chat = []
+    for i in range(turns):
+        chat.append({"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}: " + "hello four " * 12})
+    return chat + [{"role": "user", "content": "What is two plus two?"}]
+
+
+def test_a_chat_that_fits_is_left_whole(tokenizer):
+    preset = Preset(system="Be brief.", examples=EXAMPLES[:2])
+    chat = _long_chat()
+    fitted = fit_chat(tokenizer, preset, chat, context=10_000, room=100)
+    assert fitted.text == render(tokenizer, preset, conversation=chat)
+    assert fitted.tokens == _tokens(tokenizer, fitted.text)
+    assert (fitted.dropped_turns, fitted.dropped_examples, fitted.dropped_system) == (0, 0, False)
+    assert fitted.note() == ""
+
+
+def test_a_long_chat_leaves_out_its_oldest_turns_and_keeps_the_system_prompt_and_examples(tokenizer):
+    preset = Preset(system="Be brief.", examples=EXAMPLES[:2])
+    chat = _long_chat()
+    # Room for the prompt without the first two turns, but not with them.
+    without_two = _tokens(tokenizer, render(tokenizer, preset, conversation=chat[2:]))
+    context, room = without_two + 30, 30
+    assert _tokens(tokenizer, render(tokenizer, preset, conversation=chat)) > context - room
+    fitted = fit_chat(tokenizer, preset, chat, context=context, room=room)
+    assert fitted.dropped_turns == 2 and fitted.dropped_examples == 0 and not fitted.dropped_system
+    assert fitted.text == render(tokenizer, preset, conversation=chat[2:])
+    assert fitted.tokens == without_two <= context - room
+    assert fitted.note() == f"2 oldest turns left out to fit the {context}-token context"
+    # Cuts fall before a user turn, so the kept conversation still starts with one.
+    fitted = fit_chat(tokenizer, preset, chat, context=without_two + 29, room=30)
+    assert fitted.dropped_turns == 4 and fitted.text == render(tokenizer, preset, conversation=chat[4:])
+
+
+def test_when_the_last_message_alone_is_too_long_examples_and_then_the_system_prompt_go(tokenizer):
+    preset = Preset(system="Be brief. " * 5, examples=EXAMPLES[:2])
+    chat = _long_chat()
+    last = chat[-1:]
+    no_examples = _tokens(tokenizer, render_chat(tokenizer, preset.system, [], last))
+    fitted = fit_chat(tokenizer, preset, chat, context=no_examples + 10, room=10)
+    assert (fitted.dropped_turns, fitted.dropped_examples, fitted.dropped_system) == (6, 2, False)
+    assert fitted.text == render_chat(tokenizer, preset.system, [], last)
+    assert fitted.note().startswith("6 oldest turns and 2 few-shot examples left out to fit the ")
+    bare = _tokens(tokenizer, render_chat(tokenizer, "", [], last))
+    fitted = fit_chat(tokenizer, preset, chat, context=bare + 10, room=10)
+    assert fitted.dropped_system and fitted.text == render_chat(tokenizer, "", [], last)
+    assert "6 oldest turns, 2 few-shot examples and the system prompt left out" in fitted.note()
+    # Less room than asked for is still a reply; no room at all is a clear error, not a traceback.
+    fitted = fit_chat(tokenizer, preset, chat, context=bare + 1, room=10)
+    assert fitted.tokens == bare and fitted.dropped_system
+    with pytest.raises(BadPrompt, match=f"context window is {bare} tokens, so there is no room") as info:
+        fit_chat(tokenizer, preset, chat, context=bare, room=10)
+    assert info.value.hint
+
+
+def test_reply_room_is_the_max_new_tokens_but_at_most_a_quarter_of_the_context():
+    assert reply_room(SamplingSettings(max_new_tokens=64), 2048) == 64
+    assert reply_room(SamplingSettings(max_new_tokens=100_000), 512) == 128
+    assert reply_room(SamplingSettings(max_new_tokens=5), 2) == 1
+    assert FittedChat("x", 1, 128, dropped_turns=1).note() == "1 oldest turn left out to fit the 128-token context"

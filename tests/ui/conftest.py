@@ -71,7 +71,8 @@ def main_window(qtbot):
     qtbot.addWidget(window)
     window.show()
     yield window
-    _stop_everything(window.finetune_tab, qtbot)
+    for tab in (window.finetune_tab, window.pretrain_tab):
+        _stop_everything(tab, qtbot)
 
 
 def configure_small_run(tab, model, dataset, qtbot, **overrides):
@@ -84,4 +85,7 @@ def configure_small_run(tab, model, dataset, qtbot, **overrides):
     values.update(overrides)
     for name, value in values.items():
         tab.form.set_value(name, value)
+    tab.form.changed.emit()
+    # A changed max length re-checks the dataset; Start is allowed once that check has passed.
+    qtbot.waitUntil(lambda: not tab.dataset_panel.busy() and tab.start_button.isEnabled(), timeout=60000)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -2,8 +2,10 @@
 
 import subprocess
 import sys
+import threading
 
 import pytest
+from PySide6.QtCore import Qt
 
 from studio.engine.data.files import read_records
 from studio.engine.data.formats import to_conversations
@@ -51,14 +53,14 @@ def test_greedy_chat_through_the_ui_equals_plain_generate_on_both_sides(tab, qtb
     tab.system.setPlainText("Answer briefly.")
     tab.examples.add_example("Who painted the blue fox?", "Mira Telsen painted the blue fox.")
     chunks = {"base": [], "tuned": []}
-    tab.thread.chunk.connect(lambda side, text: chunks[side].append(text))
+    tab.generation.chunk.connect(lambda side, text: chunks[side].append(text))
     tab.prompt.setPlainText("What is the capital of Zorbia?")
-    qtbot.mouseClick(tab.send_button, __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(tab.send_button, Qt.MouseButton.LeftButton)
     assert tab.is_busy() and tab.stop_button.isEnabled()
     wait_ready(tab, qtbot)
     assert not tab.error_panel.isVisible(), tab.error_panel.text()
 
-    tok = tab.thread.pair.base.tokenizer
+    tok = tab.generation.pair.base.tokenizer
     text = tok.apply_chat_template(
         [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Who painted the blue fox?"},
          {"role": "assistant", "content": "Mira Telsen painted the blue fox."},
@@ -86,19 +88,31 @@ def test_greedy_chat_through_the_ui_equals_plain_generate_on_both_sides(tab, qtb
 def test_stop_ends_a_long_generation_and_the_ui_is_ready_again(tab, qtbot, tiny_llama):
     tab.load_pair(str(tiny_llama))
     tab.mode.setCurrentIndex(tab.mode.findData("completion"))
+    # min_new_tokens: the model cannot end its reply early, so Stop always arrives mid-generation.
     tab.sampling.set_settings(SamplingSettings(greedy=False, temperature=1.0, top_p=1.0, top_k=0,
-                                               max_new_tokens=100_000, seed=1))
+                                               max_new_tokens=100_000, min_new_tokens=100_000, seed=1))
+    assert tab.sampling.min_new_tokens.value() == 100_000
     replies = []
-    tab.thread.reply.connect(lambda side, r: replies.append(r))
-    tab.thread.chunk.connect(lambda side, text: tab.stop_button.click() if tab.stop_button.isEnabled() else None)
+    tab.generation.reply.connect(lambda side, r: replies.append(r))
+    # The generation thread waits at its first chunk until the Stop button has been clicked in the GUI
+    # thread, however busy the machine is: the reply cannot run on to its end before Stop arrives.
+    clicked = threading.Event()
+
+    def click_stop(side, text):
+        if tab.stop_button.isEnabled() and not clicked.is_set():
+            qtbot.mouseClick(tab.stop_button, Qt.MouseButton.LeftButton)
+            clicked.set()
+
+    tab.generation.chunk.connect(lambda side, text: clicked.wait(), Qt.ConnectionType.DirectConnection)
+    tab.generation.chunk.connect(click_stop)
     tab.send("Once upon a time")
     wait_ready(tab, qtbot)
     assert replies and replies[0]["stop_reason"] == "stopped"
     assert replies[0]["new_tokens"] < 50 and replies[0]["max_new_tokens"] > 400  # clamped to the context, not run
     assert "(stopped)" in tab.panes["base"].stats.text()
     assert tab.send_button.isEnabled() and not tab.stop_button.isEnabled()
-    tab.thread.chunk.disconnect()
-    tab.thread.chunk.connect(tab._on_chunk)
+    tab.generation.chunk.disconnect()
+    tab.generation.chunk.connect(tab._on_chunk)
     tab.sampling.set_settings(SamplingSettings(greedy=True, max_new_tokens=5))
     tab.send("The capital")
     wait_ready(tab, qtbot)
@@ -180,7 +194,7 @@ def test_batch_and_inspector(tab, qtbot, tiny_llama, random_adapter, tmp_path):
     tab.prompt.setPlainText("hello")
     tab.inspect()
     wait_ready(tab, qtbot)
-    tok = tab.thread.pair.base.tokenizer
+    tok = tab.generation.pair.base.tokenizer
     expected = tok.apply_chat_template([{"role": "user", "content": "hello"}], tokenize=False,
                                        add_generation_prompt=True)
     assert tab.inspect_text.toPlainText() == expected

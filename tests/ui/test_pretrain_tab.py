@@ -52,7 +52,8 @@ def test_estimate_and_summary_before_start(tab, monkeypatch, tmp_path):
     binary.write_bytes(b"\x00\x01\x02" * 100)
     _choose_files(monkeypatch, tab, [binary])
     assert "blob.txt looks like a binary file" in tab.corpus_label.text()
-    tab.start_button.click()  # refused with the file named, nothing started
+    assert not tab.start_button.isEnabled() and "blob.txt" in tab.start_button.toolTip()  # says why not
+    tab.start()  # e.g. Ctrl+Enter: refused with the file named, nothing started
     assert tab.engine is None and "blob.txt" in tab.error_panel.text()
 
 
@@ -100,3 +101,27 @@ def test_text_file_start_plot_finish_model_folder(tab, monkeypatch, qtbot, works
     qtbot.mouseClick(tab.finetune_button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(tab.playground_button, Qt.MouseButton.LeftButton)
     assert got == [str(model)] and opened == [(str(model), "")]
+    _estimate_is_calibrated_on_the_run(tab, model.parent)
+
+
+def _estimate_is_calibrated_on_the_run(tab, run):
+    """After a run, the estimate uses its measurements: for that run's settings the time is within 1.5x of
+    what the run took (first event to last), and the steps for one epoch within 15% of the exact count."""
+    import math
+
+    from studio.engine.estimates import calibration_from_run, pretrain_estimate
+    from studio.engine.run_state import load_run_state
+
+    assert "measured on your run" in tab.estimate_label.text()
+    state = load_run_state(run)
+    took = state.last_time - state.first_time
+    summary = tab.corpus_summary
+    calibration = calibration_from_run(run)
+    values = tab.form.values()
+    estimate = pretrain_estimate(values, characters=summary.characters, documents=summary.documents,
+                                 calibration=calibration)
+    assert took / 1.5 <= estimate.seconds <= took * 1.5, (estimate.seconds, took)
+    one_epoch = pretrain_estimate(dict(values, max_steps=0, epochs=1.0), characters=summary.characters,
+                                  documents=summary.documents, calibration=calibration)
+    exact = math.ceil(state.started["corpus"]["train_blocks"] / values["batch_size"])
+    assert abs(one_epoch.steps - exact) <= max(1, 0.15 * exact), (one_epoch.steps, exact)

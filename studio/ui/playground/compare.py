@@ -1,4 +1,4 @@
-"""One side of the compare view: the streamed reply and its numbers."""
+"""One side of the compare view: the streamed reply, its live length and speed, and its numbers."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ def describe_result(r: dict) -> str:
     return " · ".join(parts)
 
 
+def describe_progress(tokens: int, seconds: float) -> str:
+    """The live line while a reply streams, e.g. "34 tokens · 12.5 tokens/s". The speed counts the tokens
+    after the first, as the final numbers do (the first one waits for the whole prompt)."""
+    text = f"{tokens} token{'' if tokens == 1 else 's'}"
+    if tokens > 1 and seconds > 0:
+        text += f" · {(tokens - 1) / seconds:.1f} tokens/s"
+    return text
+
+
 class SidePane(QWidget):
     def __init__(self, title: str, parent=None):
         super().__init__(parent)
@@ -26,6 +35,7 @@ class SidePane(QWidget):
         self.output.setReadOnly(True)
         self.stats = QLabel("")
         self.stats.setWordWrap(True)
+        self.output.setMinimumSize(80, 40)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for w in (self.title, self.output, self.stats):
@@ -34,6 +44,9 @@ class SidePane(QWidget):
     def clear(self) -> None:
         self.output.clear()
         self.stats.clear()
+
+    def show_progress(self, tokens: int, seconds: float) -> None:
+        self.stats.setText(describe_progress(tokens, seconds))
 
     def append(self, text: str) -> None:
         self.output.moveCursor(QTextCursor.MoveOperation.End)

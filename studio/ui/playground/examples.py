@@ -20,13 +20,19 @@ class ExampleEditor(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setWordWrap(True)
+        self.table.setMinimumHeight(70)
         self.table.setToolTip("Few-shot examples: each row is an input and the output you want. In chat mode they "
                               "become earlier user/assistant turns; in completion mode a text block.")
         self.table.itemChanged.connect(lambda *_: self.changed.emit())
         self.add_button = QPushButton("Add")
         self.remove_button = QPushButton("Remove")
-        self.up_button = QPushButton("Up")
-        self.down_button = QPushButton("Down")
+        # Arrows keep the row of buttons narrow enough for the left panel of a small window.
+        self.up_button = QPushButton("↑")
+        self.down_button = QPushButton("↓")
+        self.up_button.setToolTip("Move the selected example up")
+        self.down_button.setToolTip("Move the selected example down")
+        for b in (self.up_button, self.down_button):
+            b.setMaximumWidth(36)
         self.add_button.clicked.connect(lambda: self.add_example("", ""))
         self.remove_button.clicked.connect(self.remove_selected)
         self.up_button.clicked.connect(lambda: self.move_selected(-1))

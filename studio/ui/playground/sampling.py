@@ -1,5 +1,5 @@
-"""The sampling panel: greedy or sampled, temperature, top-p, top-k, repetition penalty, max new tokens,
-stop strings and seed."""
+"""The sampling panel: greedy or sampled, temperature, top-p, top-k, repetition penalty, max and min new
+tokens, stop strings and seed."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _double(lo, hi, step, decimals=2):
 class SamplingPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.greedy = QCheckBox("Greedy (always the most likely token)")
+        self.greedy = QCheckBox("Greedy (no sampling)")
         self.temperature = _double(0.01, 5.0, 0.05)
         self.top_p = _double(0.01, 1.0, 0.05)
         self.top_k = QSpinBox()
@@ -27,6 +27,9 @@ class SamplingPanel(QWidget):
         self.repetition_penalty = _double(0.5, 3.0, 0.05)
         self.max_new_tokens = QSpinBox()
         self.max_new_tokens.setRange(1, 1_000_000)
+        self.min_new_tokens = QSpinBox()
+        self.min_new_tokens.setRange(0, 1_000_000)
+        self.min_new_tokens.setSpecialValueText("off")
         self.stop_strings = QLineEdit()
         self.stop_strings.setPlaceholderText("e.g. \\n\\n|Input:")
         self.seed = QSpinBox()
@@ -38,6 +41,8 @@ class SamplingPanel(QWidget):
                 self.top_k: "Sample only from the k most likely tokens (0 = off).",
                 self.repetition_penalty: "Above 1 makes repeating earlier tokens less likely (1 = off).",
                 self.max_new_tokens: "The longest reply, in tokens (also limited by the context window).",
+                self.min_new_tokens: "The shortest reply, in tokens: the model cannot end its reply before "
+                                     "(0 = off).",
                 self.stop_strings: "Stop the reply at any of these texts, separated by |; \\n is a new line.",
                 self.seed: "The random seed for sampling; both sides of a comparison use the same one."}
         for widget, tip in tips.items():
@@ -47,7 +52,8 @@ class SamplingPanel(QWidget):
         form.addRow(self.greedy)
         for label, widget in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Top-k", self.top_k),
                               ("Repetition penalty", self.repetition_penalty),
-                              ("Max new tokens", self.max_new_tokens), ("Stop strings", self.stop_strings),
+                              ("Max new tokens", self.max_new_tokens), ("Min new tokens", self.min_new_tokens),
+                              ("Stop strings", self.stop_strings),
                               ("Seed", self.seed)):
             form.addRow(label, widget)
         self.greedy.toggled.connect(self._update_enabled)
@@ -63,6 +69,7 @@ class SamplingPanel(QWidget):
                                 top_p=self.top_p.value(), top_k=self.top_k.value(),
                                 repetition_penalty=self.repetition_penalty.value(),
                                 max_new_tokens=self.max_new_tokens.value(),
+                                min_new_tokens=self.min_new_tokens.value(),
                                 stop_strings=[s for s in stops if s],
                                 seed=None if self.seed.value() < 0 else self.seed.value())
 
@@ -73,6 +80,7 @@ class SamplingPanel(QWidget):
         self.top_k.setValue(s.top_k)
         self.repetition_penalty.setValue(s.repetition_penalty)
         self.max_new_tokens.setValue(s.max_new_tokens)
+        self.min_new_tokens.setValue(s.min_new_tokens)
         self.stop_strings.setText("|".join(x.replace("\n", "\\n").replace("\t", "\\t") for x in s.stop_strings))
         self.seed.setValue(-1 if s.seed is None else s.seed)
         self._update_enabled()

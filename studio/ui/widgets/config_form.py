@@ -1,5 +1,6 @@
-"""A form built from a config dataclass: one editor per field, with the bounds, choices, labels,
-groups and help texts (as tooltips) taken from each field's metadata (see studio.engine.config.knob)."""
+"""A form built from a config dataclass: one editor per field, with the bounds, choices (shown in words,
+kept as keys), labels, groups and help texts (as tooltips) taken from each field's metadata (see
+studio.engine.config.knob). Its spin boxes and combo boxes take the mouse wheel only when focused."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import dataclasses
 import typing
 
 import yaml
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit,
                                QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from studio.engine.config import validate
 from studio.engine.errors import BadConfig
+from studio.ui.widgets.wheel_guard import WheelGuard
 
 INT_LIMIT = 2**31 - 1
 ERROR_STYLE = "background: #fdecea; border: 1px solid #d9534f;"
@@ -52,8 +54,10 @@ class FloatSpinBox(QDoubleSpinBox):
 
     def stepBy(self, steps: int) -> None:
         v = self.value()
-        if self.maximum() - self.minimum() > 10 and v != 0 and self.minimum() > 0:
-            self.setValue(v * (2.0 ** steps))  # wide positive ranges (learning rates): double or halve
+        # Positive ranges over several orders of magnitude (learning rate 1e-8..1, epochs): double or halve,
+        # since a fixed step of 0.01 would jump from 2e-4 to 0.0102 in one notch.
+        if self.minimum() > 0 and self.maximum() / self.minimum() >= 1e3 and v != 0:
+            self.setValue(v * (2.0 ** steps))
         else:
             super().stepBy(steps)
 
@@ -82,6 +86,7 @@ class ConfigForm(QWidget):
         self._extra_rows: set[tuple[str, bool]] = set()
         self._base = config_cls()
         self._loading = False
+        self._wheel_guard = WheelGuard(self)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -117,6 +122,7 @@ class ConfigForm(QWidget):
             editor.setToolTip(tip)
             editor.setObjectName(f"field_{f.name}")
             box.layout().addRow(label, editor)
+            self._wheel_guard.guard(editor)
             self.editors[f.name] = editor
             self.labels[f.name] = label
             self._group_fields[key].append(f.name)
@@ -135,8 +141,11 @@ class ConfigForm(QWidget):
         lo, hi = meta.get("min"), meta.get("max")
         if meta.get("choices"):
             w = QComboBox()
+            words = meta.get("choice_labels") or {}
             for choice in meta["choices"]:
-                w.addItem(str(choice), choice)
+                w.addItem(words.get(choice, str(choice)), choice)  # words shown, the key kept as data
+                if choice in words:
+                    w.setItemData(w.count() - 1, f"In a config file: {choice}", Qt.ItemDataRole.ToolTipRole)
             w.currentIndexChanged.connect(self._emit_changed)
         elif typ is bool:
             w = QCheckBox()
@@ -254,6 +263,7 @@ class ConfigForm(QWidget):
         if box is None:
             raise KeyError(f"no group '{group}' in this form")
         box.layout().insertRow(position, label, widget)
+        self._wheel_guard.guard(widget)
         self._extra_rows.add((group, False))
 
     def set_visible_fields(self, names: typing.Iterable[str] | None) -> None:

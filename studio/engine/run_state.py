@@ -1,0 +1,269 @@
+"""One typed reading of a run's event stream: the state every front end shows.
+
+The run panel, the Runs list, the CLI's progress bar and the curve loader all fold the same events
+through `RunState.apply`, instead of each parsing raw event dicts its own way. Light module (no
+torch), so the GUI may import it at start-up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.engine.events import iter_events
+
+# What the worker is doing, in words a person reads in the status line.
+PHASE_WORDS = {
+    "starting": "Starting the worker",
+    "checking the model": "Checking the model",
+    "reading the corpus": "Reading the corpus",
+    "training the tokenizer": "Training the tokenizer",
+    "loading the model": "Loading the model",
+    "building the model": "Building the model",
+    "tokenizing": "Tokenizing",
+    "evaluating": "Evaluating on the held-out data",
+    "training": "Training",
+    "saving": "Saving",
+}
+TERMINAL = ("completed", "stopped", "failed")
+
+
+def _number(value) -> float | None:
+    """A finite float, or None (events write a diverged loss as the string 'nan')."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass
+class EvalPoint:
+    step: int
+    loss: float
+    perplexity: float | None = None
+    metrics: dict = field(default_factory=dict)  # task metrics such as masked_accuracy
+
+
+@dataclass
+class RunState:
+    status: str = "starting"  # starting | running | completed | stopped | failed
+    phase: str = "starting"  # a key of PHASE_WORDS, or any phase the worker names
+    phase_fraction: float | None = None
+    first_time: float | None = None  # the time of the first event
+    started_time: float | None = None  # the time training began (the `started` event)
+    last_time: float | None = None  # the time of the latest event
+    step: int = 0
+    total_steps: int | None = None
+    resumed_at: int = 0
+    epoch: float | None = None
+    train: list[tuple[int, float]] = field(default_factory=list)
+    learning_rate: list[tuple[int, float]] = field(default_factory=list)
+    evals: list[EvalPoint] = field(default_factory=list)
+    elapsed_s: float | None = None
+    eta_s: float | None = None
+    eta_time: float | None = None  # when eta_s was measured, so the ETA can count down between events
+    tokens_per_s: float | None = None
+    tokens_seen: int | None = None
+    started: dict = field(default_factory=dict)  # the `started` event's fields (device, parameters, …)
+    data: dict = field(default_factory=dict)  # the dataset or corpus summary reported while tokenizing
+    samples: list[dict] = field(default_factory=list)  # probe completions: {"step", "samples"}
+    checkpoints: list[tuple[int, str]] = field(default_factory=list)
+    warning: str | None = None
+    output: str | None = None
+    summary: dict = field(default_factory=dict)
+    error_kind: str | None = None
+    error_message: str | None = None
+    error_hint: str | None = None
+    events: int = 0
+
+    # -- folding ---------------------------------------------------------------------------------
+    def apply(self, ev: dict) -> "RunState":
+        """Fold one event into the state (returns self, so `state.apply(a).apply(b)` reads well)."""
+        t = ev.get("type")
+        now = _number(ev.get("time"))
+        if now is not None:
+            self.first_time = self.first_time if self.first_time is not None else now
+            self.last_time = now
+        self.events += 1
+        handler = getattr(self, f"_on_{t}", None)
+        if handler is not None:
+            handler(ev, now)
+        return self
+
+    def _on_progress(self, ev: dict, now) -> None:
+        self.phase = str(ev.get("phase") or self.phase)
+        self.phase_fraction = _number(ev.get("fraction"))
+        for key in ("dataset", "corpus"):
+            if isinstance(ev.get(key), dict):
+                self.data = {**ev[key], **{k: ev[k] for k in ("train_rows", "validation_rows") if k in ev}}
+
+    def _on_started(self, ev: dict, now) -> None:
+        self.status, self.phase, self.phase_fraction = "running", "training", None
+        self.started_time = now
+        self.started = {k: v for k, v in ev.items() if k not in ("type", "time")}
+        self.total_steps = int(ev["total_steps"]) if _number(ev.get("total_steps")) else self.total_steps
+        self.resumed_at = int(ev.get("resumed_at") or 0)
+        self.step = max(self.step, self.resumed_at) if self.resumed_at else self.step
+        if self.resumed_at:
+            # A resumed run continues from its checkpoint: what the earlier run did after it is superseded.
+            self._truncate_after(self.resumed_at)
+        self.warning = ev.get("warning") or self.warning
+
+    def _truncate_after(self, step: int) -> None:
+        self.train = [p for p in self.train if p[0] <= step]
+        self.learning_rate = [p for p in self.learning_rate if p[0] <= step]
+        self.evals = [e for e in self.evals if e.step <= step]
+        self.samples = [s for s in self.samples if (s.get("step") or 0) <= step]
+
+    def _on_log(self, ev: dict, now) -> None:
+        if self.status == "starting":
+            self.status = "running"
+        self.phase, self.phase_fraction = "training", None
+        step = int(ev.get("step") or 0)
+        self.step = step
+        total = _number(ev.get("total_steps"))
+        self.total_steps = int(total) if total else self.total_steps
+        loss, lr = _number(ev.get("loss")), _number(ev.get("learning_rate"))
+        if loss is not None:
+            self.train.append((step, loss))
+        if lr is not None:
+            self.learning_rate.append((step, lr))
+        self.epoch = _number(ev.get("epoch"))
+        self.elapsed_s = _number(ev.get("elapsed_s"))
+        eta = _number(ev.get("eta_s"))
+        if eta is not None:
+            self.eta_s, self.eta_time = eta, now
+        self.tokens_per_s = _number(ev.get("tokens_per_s"))
+        seen = _number(ev.get("tokens_seen"))
+        self.tokens_seen = int(seen) if seen is not None else self.tokens_seen
+
+    def _on_eval(self, ev: dict, now) -> None:
+        loss = _number(ev.get("eval_loss"))
+        if loss is None:
+            return
+        skip = {"type", "time", "step", "eval_loss", "perplexity"}
+        metrics = {k: v for k, v in ev.items() if k not in skip and _number(v) is not None}
+        self.evals.append(EvalPoint(int(ev.get("step") or 0), loss, _number(ev.get("perplexity")), metrics))
+        if self.phase == "evaluating":
+            self.phase = "training"
+
+    def _on_sample(self, ev: dict, now) -> None:
+        self.samples.append({"step": ev.get("step"), "samples": ev.get("samples") or []})
+
+    def _on_checkpoint(self, ev: dict, now) -> None:
+        self.checkpoints.append((int(ev.get("step") or 0), str(ev.get("path") or "")))
+
+    def _on_finished(self, ev: dict, now) -> None:
+        self.status = str(ev.get("status") or "completed")
+        self.phase, self.phase_fraction, self.eta_s = "finished", None, None
+        self.output = ev.get("output")
+        self.summary = ev.get("summary") or {}
+
+    def _on_failed(self, ev: dict, now) -> None:
+        self.status, self.phase, self.phase_fraction, self.eta_s = "failed", "failed", None, None
+        self.error_kind = ev.get("kind") or "internal"
+        self.error_message = ev.get("message") or "The run failed."
+        self.error_hint = ev.get("hint") or ""
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def best_eval_loss(self) -> float | None:
+        best = _number(self.summary.get("best_eval_loss"))
+        if best is not None:
+            return best
+        return min((e.loss for e in self.evals), default=None)
+
+    @property
+    def last_loss(self) -> float | None:
+        return self.train[-1][1] if self.train else None
+
+    def eta_at(self, now: float) -> float | None:
+        """The ETA counted down from its last measurement (events come only at logged steps)."""
+        if self.eta_s is None or self.done:
+            return None
+        waited = now - self.eta_time if self.eta_time is not None else 0.0
+        return max(0.0, self.eta_s - max(0.0, waited))
+
+    def phase_text(self) -> str:
+        words = PHASE_WORDS.get(self.phase, self.phase.capitalize() if self.phase else "")
+        if self.phase == "training":
+            total = f" of {self.total_steps:,}" if self.total_steps else ""
+            loss = f", loss {self.last_loss:.4f}" if self.last_loss is not None else ""
+            return f"Training: step {self.step:,}{total}{loss}"
+        if self.phase_fraction:
+            return f"{words}… {self.phase_fraction:.0%}"
+        return f"{words}…"
+
+
+def fold(events) -> RunState:
+    state = RunState()
+    for ev in events:
+        state.apply(ev)
+    return state
+
+
+def describe_event(ev: dict) -> str | None:
+    """The log line for an event a person wants to read, or None for routine ones (each training step)."""
+    t = ev.get("type")
+    if t == "started":
+        params = ev.get("trainable_parameters")
+        total = ev.get("total_steps")
+        text = (f"started on {ev.get('device_name') or ev.get('device')} ({ev.get('precision')})"
+                + (f", {total:,} steps" if isinstance(total, int) else "")
+                + (f", {params:,} trainable parameters of {ev.get('parameters') or 0:,}" if params else ""))
+        if ev.get("resumed_at"):
+            text += f", resumed at step {ev['resumed_at']:,}"
+        return text + (f"\nWARNING: {ev['warning']}" if ev.get("warning") else "")
+    if t == "progress":
+        if isinstance(ev.get("dataset"), dict):
+            d = ev["dataset"]
+            return (f"dataset: {d.get('used')} of {d.get('rows')} rows used, {ev.get('train_rows')} for training, "
+                    f"{ev.get('validation_rows')} for validation")
+        if isinstance(ev.get("corpus"), dict):
+            return describe_corpus(ev["corpus"])
+        if not ev.get("fraction"):
+            return PHASE_WORDS.get(ev.get("phase"), str(ev.get("phase") or "")) + "…"
+        return None
+    if t == "eval":
+        loss, ppl = _number(ev.get("eval_loss")), _number(ev.get("perplexity"))
+        if loss is None:
+            return None
+        acc = _number(ev.get("masked_accuracy"))
+        return (f"held-out at step {ev.get('step')}: loss {loss:.4f}"
+                + (f", perplexity {ppl:.2f}" if ppl is not None else "")
+                + (f", masked-token accuracy {acc:.1%}" if acc is not None else ""))
+    if t == "checkpoint":
+        return f"checkpoint at step {ev.get('step')}: {ev.get('path')}"
+    if t == "finished":
+        return f"finished ({ev.get('status')}): {ev.get('output')}"
+    if t == "failed":
+        return f"failed ({ev.get('kind')}): {ev.get('message')}"
+    return None
+
+
+def describe_corpus(c: dict) -> str:
+    return (f"{c.get('documents')} documents, {c.get('tokens', 0):,} tokens, {c.get('blocks', 0):,} blocks of "
+            f"{c.get('block_size')} ({c.get('train_blocks')} for training, {c.get('validation_blocks')} held out)"
+            + (f"; {c['duplicates_removed']} duplicates removed" if c.get("duplicates_removed") else ""))
+
+
+def load_run_state(run_dir: Path, *, with_history: bool = True, _depth: int = 0) -> RunState:
+    """The state of a run folder from its events.jsonl. With `with_history`, a resumed run starts from the
+    state of the run it resumed (its curve continues the original's instead of starting a second one)."""
+    from studio.engine.runs import EVENTS_FILE, resumed_from_run
+
+    state = RunState()
+    parent = resumed_from_run(run_dir) if with_history and _depth < 20 else None
+    if parent is not None:
+        state = load_run_state(parent, _depth=_depth + 1)
+        # The parent's ending is history; this run's own events decide how it ends.
+        state.status, state.output, state.summary = "starting", None, {}
+        state.error_kind = state.error_message = state.error_hint = None
+        state.phase, state.first_time = "starting", None
+    for ev in iter_events(Path(run_dir) / EVENTS_FILE):
+        state.apply(ev)
+    return state

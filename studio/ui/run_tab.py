@@ -1,0 +1,74 @@
+"""What a tab that trains shares: its RunPanel wired to the tab's start, resume and form, and the panel's
+widgets under the names the tab's users (the main window, tests) read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.engine.errors import StudioError
+
+
+class RunTab:
+    """Mixin for a QWidget tab holding `self.panel` (a RunPanel). The tab provides: TASK ("sft"), start(),
+    set_config(cfg), _set_running(bool) (enable/disable its form) and the signals run_started, run_ended."""
+
+    TASK = ""
+
+    def _connect_panel(self) -> None:
+        p = self.panel
+        for name in ("start_button", "stop_button", "progress", "status_label", "error_panel", "result_panel",
+                     "loss_plot", "log_view"):
+            setattr(self, name, getattr(p, name))
+        self.result_label = p.result_panel.label
+        p.start_requested.connect(self.start)
+        p.resume_requested.connect(self.resume)
+        p.run_started.connect(self.run_started)
+        p.run_ended.connect(self.run_ended)
+        p.running_changed.connect(self._set_running)
+
+    @property
+    def engine(self):
+        return self.panel.engine
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.panel.run_dir
+
+    @property
+    def final_event(self) -> dict | None:
+        return self.panel.final_event
+
+    def is_running(self) -> bool:
+        return self.panel.is_running()
+
+    def stop(self) -> None:
+        self.panel.stop()
+
+    def kill(self) -> None:
+        self.panel.kill()
+
+    def resume(self, run_dir) -> bool:
+        """Continue a stopped or crashed run from its last complete checkpoint, with its own settings."""
+        from studio.engine.resume import resume_config
+
+        if self.panel.is_running():
+            return False
+        try:
+            cfg = resume_config(Path(run_dir))
+        except StudioError as err:
+            self.error_panel.show_exception(err)
+            return False
+        self.set_config(cfg)
+        return self.panel.launch(cfg, check_model=bool(getattr(cfg, "model", ""))) is not None
+
+    def attach(self, run_dir: Path) -> None:
+        """Show a run whose worker outlived an earlier window, with its settings in the form."""
+        from studio.engine.config import load_config
+
+        if self.panel.is_running():
+            return
+        try:
+            self.set_config(load_config(Path(run_dir) / "config.yaml"))
+        except StudioError as err:
+            self.error_panel.show_exception(err)
+        self.panel.attach(Path(run_dir))
