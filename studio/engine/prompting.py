@@ -424,5 +424,6 @@ def save_dataset(conversations: list[list[dict]], path: str | Path, fmt: str = "
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise BadPrompt(f"Could not write {path}: {exc.strerror or exc}.", "Choose a folder you can write to.") from None
+        raise BadPrompt(f"Could not write {path}: {exc.strerror or exc}.",
+                        "Choose a folder you can write to.") from None
     return path

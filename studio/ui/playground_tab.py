@@ -87,21 +87,22 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         row.addWidget(self.load_button)
         top.addRow("Adapter / fine-tuned", row)
 
-        self.left = InContextPanel()
-        for name in ("mode", "system", "examples", "template", "sampling", "good_label"):
-            setattr(self, name, getattr(self.left, name))
-        self.dataset_format = self.left.dataset.format
+        self.in_context = InContextPanel()
+        left = self.in_context
+        self.mode, self.system, self.examples, self.template = left.mode, left.system, left.examples, left.template
+        self.sampling, self.good_label, self.dataset_format = left.sampling, left.good_label, left.dataset.format
         self.mode.currentIndexChanged.connect(self._update_mode)
-        self.left.load_preset_button.clicked.connect(self._ask_load_preset)
-        self.left.save_preset_button.clicked.connect(self._ask_save_preset)
-        self.left.dataset.path_chosen.connect(self.save_dataset_file)
-        self.left.dataset.use_in_finetune.connect(self.use_dataset_in_finetune)
+        self.in_context.load_preset_button.clicked.connect(self._ask_load_preset)
+        self.in_context.save_preset_button.clicked.connect(self._ask_save_preset)
+        self.in_context.dataset.path_chosen.connect(self.save_dataset_file)
+        self.in_context.dataset.use_in_finetune.connect(self.use_dataset_in_finetune)
 
         self.chat = ConversationView()
-        for name in ("compare", "continue_with", "panes", "prompt", "send_button", "stop_button", "regen_button",
-                     "clear_button", "good_button"):
-            setattr(self, name, getattr(self.chat, name))
-        self.conversation = self.chat.table
+        chat = self.chat
+        self.compare, self.continue_with, self.panes, self.prompt = chat.compare, chat.continue_with, chat.panes, \
+            chat.prompt
+        self.send_button, self.stop_button, self.regen_button = chat.send_button, chat.stop_button, chat.regen_button
+        self.clear_button, self.good_button, self.conversation = chat.clear_button, chat.good_button, chat.table
         self.compare.toggled.connect(self._update_panes)
         self.send_button.clicked.connect(lambda: self.send())
         self.stop_button.clicked.connect(self.stop)
@@ -126,7 +127,7 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         self.views.addTab(self.inspector, "Inspector")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setChildrenCollapsible(False)
-        split.addWidget(self.left)
+        split.addWidget(self.in_context)
         split.addWidget(self.views)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)

@@ -103,8 +103,11 @@ def test_stop_ends_a_long_generation_and_the_ui_is_ready_again(tab, qtbot, tiny_
             qtbot.mouseClick(tab.stop_button, Qt.MouseButton.LeftButton)
             clicked.set()
 
-    tab.generation.chunk.connect(lambda side, text: clicked.wait(), Qt.ConnectionType.DirectConnection)
+    # Queued to the GUI thread, so connected first: a signal reaches its slots in the order they were connected.
     tab.generation.chunk.connect(click_stop)
+    # Run in the generation thread; the timeout only keeps a broken test from hanging the suite.
+    tab.generation.chunk.connect(lambda side, text: clicked.wait(LONG_WAIT / 1000),
+                                 Qt.ConnectionType.DirectConnection)
     tab.send("Once upon a time")
     wait_ready(tab, qtbot)
     assert replies and replies[0]["stop_reason"] == "stopped"

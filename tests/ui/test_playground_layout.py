@@ -44,7 +44,7 @@ def test_the_playground_is_usable_in_a_small_window(tab, qtbot, width, height):
                    tab.load_button, tab.run_picker, tab.panes["base"].output, tab.conversation):
         assert shown_whole(widget, tab), widget
     # The left panel scrolls up and down only: its controls are never cut off at the right.
-    left = tab.left
+    left = tab.in_context
     assert left.horizontalScrollBar().maximum() == 0
     sampling = tab.sampling
     for widget in (tab.mode, tab.system, tab.examples.add_button, tab.examples.down_button, sampling.greedy,
@@ -59,7 +59,7 @@ def test_examples_are_saved_in_the_workspace_and_offered_to_fine_tune(tab, qtbot
     tab.system.setPlainText("Be brief.")
     tab.examples.add_example("2+2", "4")
     tab.examples.add_example("3+3", "6")
-    box = tab.left.dataset
+    box = tab.in_context.dataset
     assert not box.use_button.isVisible()
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
     dialog = box.dialog
@@ -81,4 +81,4 @@ def test_examples_are_saved_in_the_workspace_and_offered_to_fine_tune(tab, qtbot
 def test_nothing_to_save_is_said_clearly(tab, qtbot, workspace):
     tab.show()
     assert not tab.save_dataset_file(workspace / "empty.jsonl")
-    assert "nothing to save" in tab.error_panel.text() and not tab.left.dataset.use_button.isVisible()
+    assert "nothing to save" in tab.error_panel.text() and not tab.in_context.dataset.use_button.isVisible()

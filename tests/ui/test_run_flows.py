@@ -5,6 +5,7 @@ Resume, the stop shortcut, stale state, and the run panel's log times."""
 import datetime as dt
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,14 @@ WAIT = 60_000
 
 
 @pytest.fixture(autouse=True)
-def fake_worker(monkeypatch):
+def fake_worker(monkeypatch, workspace):
     monkeypatch.setattr("studio.engine.supervisor.WORKER_ARGS", [str(FAKE_WORKER)])
     monkeypatch.setenv("FAKE_WORKER_SECONDS_PER_STEP", "0.05")
+    yield
+    # A run left in the background (or by a failing test) must not outlive the test.
+    for run in (workspace / "runs").glob("*") if (workspace / "runs").is_dir() else ():
+        if worker_alive(run):
+            os.kill(int((run / "worker.pid").read_text()), signal.SIGKILL)
 
 
 @pytest.fixture
@@ -33,7 +39,7 @@ def model_dir(tmp_path):
 
 
 def run_config(model_dir, **fields):
-    return FineTuneConfig(**{**dict(model=str(model_dir), dataset="unused.json", name="flow", max_steps=100_000,
+    return FineTuneConfig(**{**dict(model=str(model_dir), dataset="unused.json", name="flow", max_steps=2000,
                                     save_every=5), **fields})
 
 

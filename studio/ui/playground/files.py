@@ -43,7 +43,7 @@ class PlaygroundFiles:
         except StudioError as exc:
             self._show_error(exc)
             return False
-        self.left.dataset.show_saved(str(path), len(conversations))
+        self.in_context.dataset.show_saved(str(path), len(conversations))
         self.status.setText(f"Saved {len(conversations)} examples to {path}.")
         return True
 
