@@ -105,6 +105,7 @@ def app_wide_guard(qapp):
 
 
 def test_the_application_wide_guard_covers_widgets_made_before_and_after(qtbot, qapp):
+    uninstall_wheel_guard(qapp)  # a main window of an earlier test may have installed it already
     made_before = QSpinBox()
     qtbot.addWidget(made_before)
     try:
