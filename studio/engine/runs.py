@@ -10,7 +10,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.engine.events import iter_events
 
 WORKSPACE_ENV = "ADAPT_STUDIO_WORKSPACE"
 CONFIG_FILE = "config.yaml"

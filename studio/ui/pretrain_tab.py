@@ -8,15 +8,12 @@ Training runs in a worker process supervised by an EngineThread; nothing here im
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QListWidget, QPlainTextEdit,
                                QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
 
-from studio.engine import presets
 from studio.engine.errors import BadConfig, StudioError
 from studio.engine.pretrain_config import CORPUS_SEPARATOR, PretrainConfig, split_corpus
 from studio.engine.run_state import describe_corpus
