@@ -8,7 +8,6 @@ Training runs in a worker process supervised by an EngineThread; nothing here im
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QListWidget, QPlainTextEdit,
