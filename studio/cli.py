@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from studio.engine.config import from_dict, load_config, to_dict
+    from studio.engine.preflight import preflight
     from studio.engine.run_state import RunState, describe_event
     from studio.engine.runs import default_workspace
     from studio.engine.supervisor import WorkerProcess, prepare_run
@@ -40,6 +42,11 @@ def cmd_train(args) -> int:
     if args.resume:
         cfg.resume_from = args.resume  # a run folder or a checkpoint; checked against the model before any start
     workspace = Path(args.workspace) if args.workspace else default_workspace()
+    report = preflight(cfg, workspace)
+    for finding in report.findings:  # the data summary and the warnings are shown even with --quiet
+        if finding.level != "error":
+            print(finding.line() + (f"\n  hint: {finding.hint}" if finding.level == "warning" and finding.hint
+                                    else ""), file=sys.stderr)
     run_dir = prepare_run(cfg, workspace)
     print(f"run folder: {run_dir}", file=sys.stderr)
     worker = WorkerProcess(run_dir)
@@ -70,7 +77,7 @@ def cmd_train(args) -> int:
             bar.set_postfix(loss=f"{state.last_loss or float('nan'):.4f}", tok_s=f"{state.tokens_per_s or 0:.0f}",
                             refresh=False)
             bar.refresh()
-        if line and (not args.quiet or t == "eval"):
+        if line and (not args.quiet or t == "eval" or t == "progress" and "dataset" in ev):
             (tqdm.write if bar is not None else print)(line, file=sys.stderr)
     if bar is not None:
         bar.close()
@@ -102,8 +109,11 @@ def cmd_check(args) -> int:
     from studio.engine.data.files import read_records
     from studio.engine.data.formats import describe_drops, to_conversations
 
+    # --map also takes placeholder values: --map '{{name}}=Ann' fills {{name}} as the config's placeholders do
     mapping = dict(item.split("=", 1) for item in args.map or [])
     convs = to_conversations(read_records(args.dataset), args.format, mapping)
+    for warning in convs.warnings:  # to stderr: stdout stays the summary alone
+        print(f"warning: {warning}", file=sys.stderr)
     if not args.model:
         print(f"{len(convs.conversations)} usable rows ({convs.format} format)")
         if convs.dropped:
@@ -126,6 +136,18 @@ def cmd_runs(args) -> int:
     for r in list_runs(workspace):
         best = f"{r.best_eval_loss:.4f}" if r.best_eval_loss is not None else "-"
         print(f"{r.path.name:45} {r.task:8} {r.method:10} {r.status:10} step {r.steps:<6} best eval {best}")
+    sys.stdout.flush()  # inside main's guard: a closed pipe is found here, not at the interpreter's exit
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    """The system report: versions, the torch build, GPUs and their memory, the workspace, the OS."""
+    import json
+
+    from studio.engine.system_report import collect
+
+    report = collect(args.workspace)
+    print(json.dumps(report.to_dict(), indent=1) if args.json else report.text())
     return 0
 
 
@@ -137,6 +159,8 @@ def cmd_gui(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="Adapt Studio: adapt language models locally.")
+    parser.add_argument("--version", action="store_true",
+                        help="print the versions of Adapt Studio, Python and its libraries, and exit")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("train", help="run a training config (YAML or JSON) in a worker process")
     p.add_argument("config")
@@ -169,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list the runs in the workspace")
     r.add_argument("--workspace")
     r.set_defaults(func=cmd_runs)
+    d = sub.add_parser("doctor", help="print a system report (versions, torch build, GPUs, workspace, OS) "
+                                      "to paste into a bug report")
+    d.add_argument("--workspace", help="the workspace to report on (default: the one runs go to)")
+    d.add_argument("--json", action="store_true", help="print the report as JSON")
+    d.set_defaults(func=cmd_doctor)
     w = sub.add_parser("gui", help="open the application (the default)")
     w.add_argument("gui_args", nargs=argparse.REMAINDER)
     w.set_defaults(func=cmd_gui)
@@ -177,16 +206,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
+    if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h", "--version"):
         from studio.ui.app import main as gui_main
 
         return gui_main(argv)
     args = build_parser().parse_args(argv)
+    if args.version:
+        from studio.engine.system_report import version_text
+
+        print(version_text())
+        return 0
+    if not args.command:
+        build_parser().print_help()
+        return 2
     try:
         return args.func(args)
     except StudioError as err:
         _print_error(err)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`studio runs | head`): not an error of ours. Point stdout at nothing so that
+        # the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except RecursionError:
+        print("error (bad_input): the input is nested too deeply to read (a JSON or YAML structure hundreds of "
+              "levels deep).", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a person gets one line, not a traceback; STUDIO_DEBUG shows it
+        if os.environ.get("STUDIO_DEBUG"):
+            raise
+        print(f"error (internal): {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("hint: this is a bug in Adapt Studio; run again with STUDIO_DEBUG=1 for the details, and include "
+              "them with the output of `studio doctor` in a bug report.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -55,6 +55,11 @@ FORMAT_LABELS = {"auto": "Automatic", "alpaca": "Alpaca (instruction / input / o
                  "prompt_completion": "Prompt / completion"}
 
 
+SAVE_EVERY_HELP = ("Save a resumable checkpoint every this many steps (0 = only at the end). With validation on, "
+                   "checkpoints fall on evaluation steps (so the best one can be kept): the interval is rounded "
+                   "up to a multiple of 'eval every'.")
+
+
 @dataclass
 class TrainingKnobs:
     """Optimisation settings shared by every training task."""
@@ -78,8 +83,7 @@ class TrainingKnobs:
                                                "about 30% slower.", advanced=True)
     eval_every: int = knob(50, "Evaluate on the validation data every this many steps (0 = only at the end).",
                            min=0, max=10_000_000, group="Evaluation")
-    save_every: int = knob(100, "Save a resumable checkpoint every this many steps (0 = only at the end).",
-                           min=0, max=10_000_000, group="Evaluation")
+    save_every: int = knob(100, SAVE_EVERY_HELP, min=0, max=10_000_000, group="Evaluation")
     keep_checkpoints: int = knob(2, "How many recent checkpoints to keep (the best is always kept).",
                                  min=1, max=1000, group="Evaluation", advanced=True)
     early_stopping_patience: int = knob(0, "Stop when the validation loss has not improved for this many "
@@ -140,6 +144,10 @@ class FineTuneConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
                        choice_labels=FORMAT_LABELS, group="Data")
     column_mapping: dict = knob({}, "Rename columns to the names the format expects, e.g. "
                                     "{question: instruction, answer: output}.", group="Data", advanced=True)
+    placeholders: dict = knob({}, "Values for template placeholders left in the data: each {{name}} in the "
+                                  "text is replaced by its value when the data is read, e.g. {name: Ada, "
+                                  "company: Acme}. Placeholders without a value are trained on as written "
+                                  "(the dataset check warns about them).", group="Data", advanced=True)
     train_on_prompt: bool = knob(False, "Also compute the loss on system and user tokens (by default only "
                                         "the assistant's replies are learned).", group="Data", advanced=True)
     padding_free: bool = knob(True, "Pack each batch into one row without padding (sequences kept apart "
@@ -197,10 +205,13 @@ def _coerce(name: str, value: Any, typ) -> Any:
     if typ is dict:
         if value is None:
             return {}
-        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                  for k, v in value.items()):
-            raise bad("a mapping of column names to column names")
-        return dict(value)
+        scalar = (str, int, float)
+        if not isinstance(value, dict) or not all(isinstance(k, scalar) and isinstance(v, scalar)
+                                                  and not isinstance(v, bool) for k, v in value.items()):
+            raise bad("a mapping of placeholder names to text values" if name == "placeholders"
+                      else "a mapping of column names to column names")
+        # YAML reads `year: 2024` as a number; a name or value is text wherever it is used.
+        return {str(k): str(v) for k, v in value.items()}
     return value
 
 
@@ -257,11 +268,16 @@ def load_config(path: str | Path) -> Any:
     except (UnicodeDecodeError, IsADirectoryError) as exc:
         raise BadConfig(f"Config file {path} is not a UTF-8 text file ({exc}).") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise BadConfig(f"Config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
+    except RecursionError:
+        raise BadConfig(f"Config file {path} is nested too deeply to read.") from None
+    if data is None or data == {}:
+        raise BadConfig(f"Config file {path} is empty.", "A config needs at least 'model' and 'dataset' (see the "
+                        "README's example), or save one from the app with Save config….")
     return from_dict(data, source=f"Config file {path}")
 
 
@@ -270,3 +286,11 @@ def save_config(cfg, path: str | Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8")
     tmp.replace(path)
+
+
+def effective_save_every(cfg, has_eval: bool) -> int:
+    """The checkpoint interval a run really uses: with evaluation on, keeping the best checkpoint needs a save
+    on each evaluation step, so the interval is rounded up to a multiple of eval_every."""
+    if has_eval and cfg.eval_every > 0 and cfg.save_every:
+        return math.ceil(cfg.save_every / cfg.eval_every) * cfg.eval_every
+    return cfg.save_every

@@ -18,7 +18,8 @@ from studio.engine.data.render import ensure_chat_template
 from studio.engine.errors import BadModel
 from studio.engine.models import (DeviceChoice, check_model_safety, choose_device, load_causal_lm, load_tokenizer,
                                   resolve_model_path)
-from studio.engine.prompting import SamplingSettings, context_window
+from studio.engine.prompt_fit import context_window
+from studio.engine.prompting import SamplingSettings
 
 
 @dataclass

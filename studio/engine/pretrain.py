@@ -233,7 +233,7 @@ def run_pretrain(cfg: PretrainConfig, run_dir: Path, events: EventWriter, stop_r
 
     run_dir = Path(run_dir)
     events.emit("progress", phase="reading the corpus", fraction=0.0)
-    corpus = load_corpus(cfg.corpus_paths(), cfg.text_column, cfg.dedupe)
+    corpus = load_corpus(cfg.corpus_paths(), cfg.text_column, cfg.dedupe, cfg.document_split)
     choice = choose_device(cfg.device, cfg.precision)
 
     if cfg.mode == "scratch":

@@ -3,16 +3,17 @@
 Light module (no torch). Importing it registers the task with `studio.engine.config`.
 
 The corpus is given as text: one path, or several separated by ';' (a YAML list of paths is accepted
-too and joined). Each path is a file (.txt/.md/.text: the whole file is one document; JSON, JSONL, CSV,
-TSV, Parquet: each row's `text_column` is one document) or a folder, searched recursively for such
-files. `max_length` from the shared training knobs is not used: the context length is `block_size`.
+too and joined). Each path is a file (.txt/.md/.text: split into documents as `document_split` says;
+JSON, JSONL, CSV, TSV, Parquet: each row's `text_column` is one document) or a folder, searched
+recursively for such files. `max_length` from the shared training knobs is not used: the context length
+is `block_size`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.engine.config import LoraKnobs, ModelKnobs, TrainingKnobs, knob, register_task
+from studio.engine.config import SAVE_EVERY_HELP, LoraKnobs, ModelKnobs, TrainingKnobs, knob, register_task
 from studio.engine.errors import BadConfig
 from studio.engine.presets import ARCHITECTURES, PRESETS
 from studio.engine.scratch import MAX_VOCAB, MIN_VOCAB
@@ -26,6 +27,8 @@ FAMILY_WORDS = {"llama": "Llama-style decoder", "bert": "BERT-style encoder"}
 ARCHITECTURE_LABELS = {name: f"{FAMILY_WORDS[a.family]}, {a.layers} layers × {a.hidden} wide ({name})"
                        for name, a in PRESETS.items()}
 ARCHITECTURE_LABELS.update({f"custom-{family}": f"{words}, custom size" for family, words in FAMILY_WORDS.items()})
+DOCUMENT_SPLIT_LABELS = {"blank_line": "Blank line between documents", "file": "One document per file",
+                         "line": "One document per line"}
 PROBE_SEPARATOR = " | "  # spaced, so chat markers such as <|user|> survive
 CORPUS_SEPARATOR = ";"
 
@@ -56,9 +59,17 @@ class PretrainConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
                                       "for the family).", min=0, max=65536, group="Model", advanced=True)
     vocab_size: int = knob(8000, "From scratch: size of the byte-level BPE vocabulary trained on your text.",
                            min=MIN_VOCAB, max=MAX_VOCAB, group="Model")
-    corpus: str = knob("", "Training text: files or folders separated by ';'. Plain text (.txt, .md: one "
-                           "document per file) or JSON/JSONL/CSV/Parquet (one document per row).", group="Data")
+    corpus: str = knob("", "Training text: files or folders separated by ';'. Plain text (.txt, .md: split "
+                           "into documents as Document split says) or JSON/JSONL/CSV/Parquet (one document per "
+                           "row).", group="Data")
     text_column: str = knob("text", "For table files: the column that holds the text.", group="Data")
+    document_split: str = knob("blank_line", "For plain text files: where one document ends and the next "
+                                             "begins. Each document ends with an end-of-text token, so the "
+                                             "model learns where texts stop. Blank line: paragraphs or articles "
+                                             "separated by an empty line. One per file: the whole file is one "
+                                             "text (a book). One per line: each line is a text of its own.",
+                               choices=("blank_line", "file", "line"), choice_labels=DOCUMENT_SPLIT_LABELS,
+                               group="Data")
     block_size: int = knob(256, "Context length: the text is joined with an end-of-text token and cut into "
                                 "blocks of this many tokens (no padding).", min=8, max=131072, group="Data")
     dedupe: bool = knob(True, "Drop documents that are exact duplicates of an earlier one.", group="Data")
@@ -85,8 +96,7 @@ class PretrainConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
     weight_decay: float = knob(0.01, "AdamW weight decay.", min=0.0, max=1.0, advanced=True)
     eval_every: int = knob(100, "Evaluate on the held-out blocks every this many steps (0 = only at the end).",
                            min=0, max=10_000_000, group="Evaluation")
-    save_every: int = knob(500, "Save a resumable checkpoint every this many steps (0 = only at the end).",
-                           min=0, max=10_000_000, group="Evaluation")
+    save_every: int = knob(500, SAVE_EVERY_HELP, min=0, max=10_000_000, group="Evaluation")
 
     def __post_init__(self):
         # A YAML list of paths / prompts is accepted and kept as the documented text form.

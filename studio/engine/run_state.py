@@ -221,8 +221,13 @@ def describe_event(ev: dict) -> str | None:
     if t == "progress":
         if isinstance(ev.get("dataset"), dict):
             d = ev["dataset"]
-            return (f"dataset: {d.get('used')} of {d.get('rows')} rows used, {ev.get('train_rows')} for training, "
+            text = (f"dataset: {d.get('used')} of {d.get('rows')} rows used, {ev.get('train_rows')} for training, "
                     f"{ev.get('validation_rows')} for validation")
+            for reason, drop in (d.get("dropped") or {}).items():
+                if isinstance(drop, dict):
+                    examples = ", ".join(map(str, drop.get("examples") or []))
+                    text += f"\ndropped {drop.get('count')}: {reason}" + (f" ({examples}…)" if examples else "")
+            return text
         if isinstance(ev.get("corpus"), dict):
             return describe_corpus(ev["corpus"])
         if not ev.get("fraction"):

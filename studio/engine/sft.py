@@ -12,35 +12,38 @@ from studio.engine.callbacks import EventCallback
 from studio.engine.config import FineTuneConfig
 from studio.engine.data.files import read_records
 from studio.engine.data.formats import to_conversations
-from studio.engine.data.render import ensure_chat_template, tokenize_all
+from studio.engine.data.render import ensure_chat_template
+from studio.engine.data.tokenize_map import select_rows, to_train_dataset, tokenize_rows
 from studio.engine.events import EventWriter
 from studio.engine.models import (check_model_safety, choose_device, load_causal_lm, load_tokenizer,
                                   resolve_model_path)
 from studio.engine.training import train_and_save, training_arguments
 
 
-def prepare_data(cfg: FineTuneConfig, tokenizer, progress=None):
-    """Tokenized train and validation rows, and the summary of the training file."""
-    convs = to_conversations(read_records(cfg.dataset), cfg.format, cfg.column_mapping)
-    train, summary = tokenize_all(tokenizer, convs, cfg.max_length, cfg.train_on_prompt, progress)
+def prepare_data(cfg: FineTuneConfig, tokenizer, progress=None, cache_dir: Path | None = None):
+    """Tokenized train and validation rows, and the summary of the training file. Large files go through
+    `Dataset.map` in several processes, into Arrow files under `cache_dir` if given (data/tokenize_map.py)."""
+    # Conversations are built inline so nothing here keeps them alive while they are tokenized.
+    train, summary = tokenize_rows(tokenizer, to_conversations(read_records(cfg.dataset), cfg.format,
+                                                               cfg.column_mapping, placeholders=cfg.placeholders),
+                                   cfg.max_length, cfg.train_on_prompt, progress, cache_dir=cache_dir)
     if cfg.validation_file:
-        vconvs = to_conversations(read_records(cfg.validation_file), cfg.format, cfg.column_mapping)
-        val, _ = tokenize_all(tokenizer, vconvs, cfg.max_length, cfg.train_on_prompt)
+        val, _ = tokenize_rows(tokenizer, to_conversations(read_records(cfg.validation_file), cfg.format,
+                                                           cfg.column_mapping, placeholders=cfg.placeholders),
+                               cfg.max_length, cfg.train_on_prompt, cache_dir=cache_dir, name="validation")
     elif cfg.validation_fraction > 0 and len(train) >= 2:
         order = list(range(len(train)))
         random.Random(cfg.seed).shuffle(order)
         n_val = max(1, round(len(train) * cfg.validation_fraction))
-        val = [train[i] for i in order[:n_val]]
-        train = [train[i] for i in sorted(order[n_val:])]
+        val = select_rows(train, order[:n_val])
+        train = select_rows(train, sorted(order[n_val:]))
     else:
         val = []
     return train, val, summary
 
 
 def to_dataset(rows):
-    from datasets import Dataset
-
-    return Dataset.from_dict({"input_ids": [r.input_ids for r in rows], "labels": [r.labels for r in rows]})
+    return to_train_dataset(rows)
 
 
 def apply_method(model, cfg: FineTuneConfig):
@@ -84,7 +87,8 @@ def run_sft(cfg: FineTuneConfig, run_dir: Path, events: EventWriter, stop_reques
 
     events.emit("progress", phase="tokenizing", fraction=0.0)
     train_rows, val_rows, summary = prepare_data(
-        cfg, tokenizer, lambda f: events.emit("progress", phase="tokenizing", fraction=f))
+        cfg, tokenizer, lambda f: events.emit("progress", phase="tokenizing", fraction=f),
+        cache_dir=Path(run_dir) / "tokenized")
     (run_dir / "dataset_summary.json").write_text(json.dumps(summary.as_dict(), indent=1))
     events.emit("progress", phase="tokenizing", fraction=1.0, dataset=summary.as_dict(),
                 train_rows=len(train_rows), validation_rows=len(val_rows))

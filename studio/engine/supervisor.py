@@ -15,14 +15,35 @@ from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, create_run_dir
 
 
 def prepare_run(cfg, workspace: Path) -> Path:
-    """A new run folder holding the resolved config; nothing is created if the config is refused."""
+    """A new run folder holding the resolved config, once the pre-flight check passes; nothing is created if it
+    fails. The check is run here even when the caller has just shown one (the GUI checks live): its files are
+    cached, so this costs milliseconds, and the disk or a checkpoint may have changed since."""
+    from studio.engine.preflight import preflight
     from studio.engine.resume import check_resume
 
+    preflight(cfg, workspace).raise_first()
     validate(cfg)
-    check_resume(cfg)
+    check_resume(cfg)  # resolves a run folder to its checkpoint, as the worker needs it
+    _make_paths_absolute(cfg)
     run_dir = create_run_dir(workspace, cfg.name)
     save_config(cfg, run_dir / CONFIG_FILE)
     return run_dir
+
+
+def _make_paths_absolute(cfg) -> None:
+    """Relative paths are read from the folder the command ran in; the saved run (Resume, the Runs list,
+    Open in playground) must not depend on where the app is started next time."""
+    def absolute(value: str) -> str:
+        path = Path(value).expanduser()
+        return str(path.resolve()) if value and not path.is_absolute() and path.exists() else value
+
+    for name in ("model", "dataset", "validation_file"):
+        if isinstance(getattr(cfg, name, None), str):
+            setattr(cfg, name, absolute(getattr(cfg, name)))
+    if hasattr(cfg, "corpus_paths"):
+        from studio.engine.pretrain_config import CORPUS_SEPARATOR
+
+        cfg.corpus = CORPUS_SEPARATOR.join(absolute(p) for p in cfg.corpus_paths())
 
 
 # What a worker runs: `python -m studio.engine.worker RUN_DIR`. The UI supervision tests swap in a fast fake

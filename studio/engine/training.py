@@ -3,10 +3,10 @@ and the atomic saving of the output."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from studio.engine.callbacks import EventCallback
+from studio.engine.config import effective_save_every
 from studio.engine.errors import BadConfig
 from studio.engine.events import EventWriter
 from studio.engine.models import DeviceChoice
@@ -18,10 +18,7 @@ def training_arguments(cfg, run_dir: Path, choice: DeviceChoice, *, has_eval: bo
     from transformers import TrainingArguments
 
     eval_on = has_eval and cfg.eval_every > 0
-    save_every = cfg.save_every
-    if eval_on and save_every:
-        # Keeping the best checkpoint needs saves on evaluation steps.
-        save_every = math.ceil(save_every / cfg.eval_every) * cfg.eval_every
+    save_every = effective_save_every(cfg, has_eval)
     kwargs = dict(
         output_dir=str(run_dir / CHECKPOINTS_DIR),
         per_device_train_batch_size=cfg.batch_size,

@@ -22,7 +22,7 @@ from studio.ui.widgets.run_panel import RunPanel
 METHOD_LABELS = {"lora": "LoRA", "qlora-4bit": "QLoRA 4-bit", "qlora-8bit": "QLoRA 8-bit", "full": "Full fine-tune"}
 LORA_FIELDS = {"lora_r", "lora_alpha", "lora_dropout", "target_modules"}
 # Shown elsewhere in the tab (model picker, dataset panel, method combo), fixed, or set by Resume only.
-FORM_EXCLUDE = ("task", "model", "dataset", "format", "column_mapping", "method", "resume_from")
+FORM_EXCLUDE = ("task", "model", "dataset", "format", "column_mapping", "placeholders", "method", "resume_from")
 CONFIG_FILTER = "Run config (*.yaml *.yml *.json);;All files (*)"
 HINT = ("<b>Fine-tune a model in three steps</b><br>{model} 1. Pick a model (the built-in starter model is a toy "
         "for trying the workflow offline).<br>{data} 2. Open a dataset (Ctrl+O): JSON, JSONL, CSV or Parquet in "
@@ -32,6 +32,7 @@ HINT = ("<b>Fine-tune a model in three steps</b><br>{model} 1. Pick a model (the
 
 class FineTuneTab(RunTab, QWidget):
     TASK = "sft"
+    PREFLIGHT_SHOWN_ELSEWHERE = ("data", "context")  # the dataset panel shows both, with the token counts
     open_in_playground = Signal(str, str)  # base model path, adapter (or fine-tuned model) path
     run_started = Signal(object)  # run folder
     run_ended = Signal(dict)  # the final event
@@ -42,13 +43,18 @@ class FineTuneTab(RunTab, QWidget):
         self._build()
         self._connect_panel()
         self._on_method_changed()
+        self.model_picker.model_changed.connect(self._fit_max_length)
         self.model_picker.model_changed.connect(self.dataset_panel.set_model)
         self.model_picker.model_changed.connect(self._update_start)
         for signal in (self.dataset_panel.validity_changed, self.dataset_panel.analysis_finished,
                        self.dataset_panel.dataset_changed):
             signal.connect(self._update_start)  # the reason shown on Start follows the panel's verdict
+        self.form.changed.connect(self._update_start)
+        self.method_combo.currentIndexChanged.connect(self._update_start)
+        self._init_preflight()
         self.memory = TabMemory("finetune", FineTuneConfig)
         self._restore()
+        self._fit_max_length(self.model_picker.model())  # the first model is chosen before anyone listens
         self.dataset_panel.set_model(self.model_picker.model())
         self._update_start()
 
@@ -124,6 +130,23 @@ class FineTuneTab(RunTab, QWidget):
         except (KeyError, StudioError):
             pass
 
+    def _fit_max_length(self, model: str) -> None:
+        """Lower the max length to a model's shorter context (the starter model has 128 tokens) and say so:
+        a newcomer should not have to learn what a context is before the first run."""
+        from studio.engine.data.analysis import model_context_length
+
+        if not model or not Path(model).is_dir():
+            return
+        context = model_context_length(model)
+        try:
+            current = int(self.form.value("max_length"))
+        except (KeyError, StudioError):
+            return
+        if context and current > context:
+            self.form.set_value("max_length", context)
+            self.form.changed.emit()
+            self.panel.status_label.setText(f"Max length lowered from {current} to {context}, this model's context.")
+
     def set_model(self, path: str) -> None:
         self.model_picker.set_model(path)
 
@@ -137,7 +160,7 @@ class FineTuneTab(RunTab, QWidget):
         """The run's config from the whole tab; raises BadConfig naming the field."""
         return self.form.config(model=self.model_picker.model(), dataset=self.dataset_panel.path(),
                                 format=self.dataset_panel.format(), column_mapping=self.dataset_panel.mapping(),
-                                method=self.method_combo.currentData(), task="sft")
+                                placeholders=self.dataset_panel.placeholders(), method=self.method_combo.currentData(), task="sft")
 
     def set_config(self, cfg: FineTuneConfig, *, remember_model: bool = False) -> None:
         self.form.set_config(dataclasses.replace(cfg, resume_from=""))  # a resume is a one-off
@@ -145,7 +168,7 @@ class FineTuneTab(RunTab, QWidget):
         if cfg.model:
             self.model_picker.set_model(cfg.model, remember=remember_model)
         if cfg.dataset:
-            self.dataset_panel.load(cfg.dataset, cfg.format, cfg.column_mapping)
+            self.dataset_panel.load(cfg.dataset, cfg.format, cfg.column_mapping, cfg.placeholders)
 
     def save_config_dialog(self) -> None:
         try:
@@ -182,9 +205,12 @@ class FineTuneTab(RunTab, QWidget):
         """Why Start cannot go yet, or None."""
         if not self.model_picker.model():
             return "Pick a model first."
-        return self.dataset_panel.problem()
+        return self.dataset_panel.problem() or self.preflight_problem()
 
     def _update_start(self, *_) -> None:
+        if not hasattr(self, "preflight_watch"):
+            return  # still being built
+        self._check_live()
         problem = self.start_problem()
         self.panel.set_start_allowed(problem is None, problem or "")
         mark = {True: "✔", False: "•"}
@@ -226,4 +252,5 @@ class FineTuneTab(RunTab, QWidget):
         except StudioError:
             pass  # an unfinished form is not worth remembering over the last good one
         self.dataset_panel.shutdown()
+        self.preflight_watch.shutdown()
         self.panel.shutdown(timeout_ms)

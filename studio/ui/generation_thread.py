@@ -103,7 +103,8 @@ class GenerationThread(QThread):
 
     def _render(self, pair, preset, conversation, prompt) -> tuple[str, str]:
         """The text the model receives, and what was left out of a chat to fit the context window."""
-        from studio.engine.prompting import fit_chat, render
+        from studio.engine.prompt_fit import fit_chat
+        from studio.engine.prompting import render
 
         if preset.mode != "chat":
             return render(pair.base.tokenizer, preset, conversation=conversation, prompt=prompt), ""
@@ -112,7 +113,7 @@ class GenerationThread(QThread):
         return fitted.text, fitted.note()
 
     def _do_inspect(self, model: str, tuned: str | None, options: dict, preset, conversation, prompt: str) -> None:
-        from studio.engine.prompting import inspect_prompt
+        from studio.engine.prompt_fit import inspect_prompt
 
         pair = self._ensure_pair(model, tuned, options)
         text, note = self._render(pair, preset, conversation, prompt)

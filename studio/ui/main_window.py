@@ -134,6 +134,10 @@ class MainWindow(QMainWindow):
         self.about_action = QAction("About Adapt Studio", self)
         self.about_action.triggered.connect(self.show_about)
         help_menu.addAction(self.about_action)
+        self.system_report_action = QAction("About / System report", self)
+        self.system_report_action.triggered.connect(self.show_system_report)
+        help_menu.addAction(self.system_report_action)
+        self.system_report_dialog = None  # made on first use
 
     def open_dataset(self) -> None:
         self.tabs.setCurrentWidget(self.finetune_tab)
@@ -158,6 +162,16 @@ class MainWindow(QMainWindow):
                           "language models on your own computer.<br><br>Training runs in a separate worker process; "
                           "every run is a folder in the workspace with its config, events, checkpoints and output."
                           "<br>Licensed under Apache-2.0.")
+
+    def show_system_report(self) -> None:
+        from studio.ui.system_report_dialog import SystemReportDialog
+
+        if self.system_report_dialog is None:
+            self.system_report_dialog = SystemReportDialog(parent=self)
+        self.system_report_dialog.workspace = str(settings.workspace())
+        self.system_report_dialog.collect()
+        self.system_report_dialog.show()
+        self.system_report_dialog.activateWindow()
 
     def _update_workspace_label(self) -> None:
         self.workspace_label.setText(f"Workspace: {settings.workspace()}")

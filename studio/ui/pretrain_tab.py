@@ -32,7 +32,8 @@ MLM_ONLY = ("mlm_probability", "whole_word_masking")
 CLM_ONLY = ("probe_prompts", "probe_tokens")
 
 
-HINT = ("<b>Pre-train in three steps</b><br>{corpus} 1. Add your text: .txt files (one document each) or "
+HINT = ("<b>Pre-train in three steps</b><br>{corpus} 1. Add your text: .txt files (documents split at blank "
+        "lines, or as Document split says) or "
         "JSON/JSONL/CSV/Parquet files with a text column, or a folder of them.<br>2. Choose From scratch (a new "
         "tokenizer and model of the size you pick) or continue pre-training a model folder.<br>3. Press Start "
         "(Ctrl+Enter) and watch the held-out perplexity fall.")
@@ -48,6 +49,7 @@ class PretrainTab(RunTab, QWidget):
     def __init__(self, parent=None, *, grace_s: float = 30.0):
         super().__init__(parent)
         self.corpus_summary = None  # the estimate (CorpusSummary) of the chosen corpus
+        self._corpus_reading = None  # _reading_values() when the corpus was last read
         self.corpus_error: StudioError | None = None
         self._calibration = None  # (device, Calibration or None), read from the workspace when first needed
         self.panel = RunPanel(run_noun="Pre-training", output_noun="the model so far", grace_s=grace_s,
@@ -57,11 +59,14 @@ class PretrainTab(RunTab, QWidget):
         self.ppl_plot = self.panel.ppl_plot
         self.panel.event_seen.connect(self._on_event)
         self.panel.run_ended.connect(self._recalibrate)
+        self._init_preflight()
+        self.form.changed.connect(self._update_start)
         self.memory = TabMemory("pretrain", PretrainConfig)
         cfg = self.memory.load()
         if cfg is not None:
             self.set_config(cfg)
         self._on_form_changed()
+        self._update_start()  # a fresh tab has no text yet: Start waits for it, and the hint says so
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -72,8 +77,9 @@ class PretrainTab(RunTab, QWidget):
         cl = QVBoxLayout(corpus_box)
         self.corpus_list = QListWidget()
         self.corpus_list.setMaximumHeight(90)
-        self.corpus_list.setToolTip("Plain text files (one document per file), or JSON/JSONL/CSV/Parquet files "
-                                    "(one document per row, from the text column), or folders of them.")
+        self.corpus_list.setToolTip("Plain text files (split into documents as Document split says), or "
+                                    "JSON/JSONL/CSV/Parquet files (one document per row, from the text column), "
+                                    "or folders of them.")
         row = QHBoxLayout()
         self.add_files_button = QPushButton("Add files…")
         self.add_folder_button = QPushButton("Add folder…")
@@ -170,12 +176,13 @@ class PretrainTab(RunTab, QWidget):
         from studio.engine.data.corpus import estimate_summary, load_corpus
 
         self.corpus_summary, self.corpus_error = None, None
+        self._corpus_reading = self._reading_values()
         paths = self.corpus()
         if not paths:
             self.corpus_label.setText("No text chosen yet.")
         else:
             try:
-                corpus = load_corpus(paths, self._value("text_column", "text"), self._value("dedupe", True))
+                corpus = load_corpus(paths, self._value("text_column", "text"), *self._corpus_reading)
                 self.corpus_summary = estimate_summary(corpus, max(1, self._value("block_size", 256)))
                 self.corpus_label.setText(self.corpus_summary.describe() + " (exact counts once tokenized)")
                 self.corpus_label.setStyleSheet("")
@@ -187,6 +194,11 @@ class PretrainTab(RunTab, QWidget):
         self._update_start()
 
     # -- form --------------------------------------------------------------------------------
+    def _reading_values(self) -> tuple:
+        """The choices that change which documents the corpus holds (the text column is left out: it is
+        typed, and re-reading a large corpus at every keystroke would stall the form)."""
+        return self._value("dedupe", True), self._value("document_split", "blank_line")
+
     def _value(self, name, default=None):
         try:
             return self.form.value(name)
@@ -208,7 +220,8 @@ class PretrainTab(RunTab, QWidget):
             if name in self.form.editors:
                 self.form.set_field_visible(name, on)
         self.browse_model_button.setVisible(mode == "continue")
-        if self.corpus_summary is not None and self.corpus_summary.block_size != self._value("block_size"):
+        if (self.corpus_summary is not None and self.corpus_summary.block_size != self._value("block_size")) or \
+                (self.corpus() and self._corpus_reading != self._reading_values()):
             self._refresh_corpus()
         else:
             self._update_estimate()
@@ -245,9 +258,13 @@ class PretrainTab(RunTab, QWidget):
             return "Add text files or a folder first."
         if self.corpus_error is not None:
             return self.corpus_error.message
-        return None
+        return self.preflight_problem()
 
     def _update_start(self) -> None:
+        if not hasattr(self, "preflight_watch"):
+            return  # still being built
+        if self.corpus():
+            self._check_live()
         problem = self.start_problem()
         self.panel.set_start_allowed(problem is None, problem or "")
         self.panel.set_hint(HINT.format(corpus="✔" if problem is None else "•"))
@@ -295,4 +312,5 @@ class PretrainTab(RunTab, QWidget):
             self.memory.save(self.config())
         except StudioError:
             pass
+        self.preflight_watch.shutdown()
         self.panel.shutdown(timeout_ms)

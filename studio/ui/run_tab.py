@@ -13,6 +13,8 @@ class RunTab:
     set_config(cfg), _set_running(bool) (enable/disable its form) and the signals run_started, run_ended."""
 
     TASK = ""
+    # Checks whose findings the tab shows in its own widgets (the dataset panel, the corpus summary).
+    PREFLIGHT_SHOWN_ELSEWHERE: tuple[str, ...] = ("data",)
 
     def _connect_panel(self) -> None:
         p = self.panel
@@ -25,6 +27,46 @@ class RunTab:
         p.run_started.connect(self.run_started)
         p.run_ended.connect(self.run_ended)
         p.running_changed.connect(self._set_running)
+
+    # -- the live pre-flight check -----------------------------------------------------------------
+    def _init_preflight(self) -> None:
+        from studio.ui.preflight_watch import PreflightWatch
+
+        self.preflight_watch = PreflightWatch(self)
+        self.preflight_watch.finished.connect(self._on_preflight)
+
+    def _check_live(self) -> None:
+        """Check the tab's config as it is now (debounced, off the GUI thread)."""
+        from studio.ui import settings
+
+        try:
+            cfg = self.config()
+        except StudioError:
+            self.panel.checks_view.show_report(None)  # the form marks its own bad field
+            return
+        self.preflight_watch.request(cfg, settings.workspace())
+
+    def preflight_report(self):
+        """The live check's report if it is about the config as it is now, else None."""
+        try:
+            return self.preflight_watch.report_for(self.config())
+        except StudioError:
+            return None
+
+    def preflight_problem(self) -> str | None:
+        """The first error of the live check that keeps Start disabled (model code and pickle weights are
+        asked about when Start is pressed instead)."""
+        try:
+            self.config()
+        except StudioError as err:
+            return err.message
+        report = self.preflight_report()
+        blocking = report.blocking(will_ask_about_safety=True) if report is not None else []
+        return blocking[0].message if blocking else None
+
+    def _on_preflight(self, report) -> None:
+        self.panel.checks_view.show_report(report, self.PREFLIGHT_SHOWN_ELSEWHERE)
+        self._update_start()
 
     @property
     def engine(self):

@@ -62,6 +62,59 @@ def test_folder_and_tables_documents_dedupe(tmp_path):
     assert summary.documents == 4 and summary.estimated and summary.blocks == summary.tokens // 4
 
 
+PARAGRAPHS = ("First paragraph, line one.\nline two of the first.\n\n\n \t \nSecond paragraph.\r\nwith CRLF\r\n"
+              "\r\n  indented third\n\nFirst paragraph, line one.\nline two of the first.\n")
+
+
+@pytest.mark.parametrize("how, expected", [
+    ("blank_line", ["First paragraph, line one.\nline two of the first.", "Second paragraph.\r\nwith CRLF",
+                    "  indented third"]),
+    ("file", [PARAGRAPHS]),
+    ("line", ["First paragraph, line one.", "line two of the first.", "Second paragraph.", "with CRLF",
+              "  indented third"]),
+])
+def test_plain_text_document_splits(tmp_path, how, expected):
+    text = _write(tmp_path / "a.txt", PARAGRAPHS)
+    (tmp_path / "b.md").write_bytes(b"one\ntwo\n\nthree")  # no final line break
+    table = _write(tmp_path / "rows.jsonl", json.dumps({"text": "a row\n\nstays whole"}))
+    corpus = load_corpus([str(text), str(tmp_path / "b.md"), str(table)], document_split=how)
+    from_b = {"blank_line": ["one\ntwo", "three"], "file": ["one\ntwo\n\nthree"], "line": ["one", "two", "three"]}
+    # the repeated paragraph / lines of a.txt are exact duplicates, removed as such
+    assert corpus.documents == expected + from_b[how] + ["a row\n\nstays whole"]
+    assert corpus.duplicates_removed == {"blank_line": 1, "file": 0, "line": 2}[how]
+    assert (corpus.document_split, corpus.text_files) == (how, 2)
+    kept = load_corpus([str(text)], dedupe=False, document_split=how)
+    assert len(kept.documents) == len(expected) + corpus.duplicates_removed
+    described = estimate_summary(corpus, block_size=4).describe()
+    words = {"blank_line": "text split at blank lines", "file": "one per text file", "line": "one per line of text"}
+    assert described.startswith(f"{len(corpus.documents)} documents ({words[how]}) from 3 file(s)")
+
+
+def test_document_split_knob_and_tables_alone(tmp_path, tokenizer):
+    from dataclasses import fields
+
+    from studio.engine.pretrain_config import PretrainConfig
+
+    meta = next(f for f in fields(PretrainConfig) if f.name == "document_split").metadata
+    assert meta["group"] == "Data" and meta["choices"] == ("blank_line", "file", "line")
+    assert set(meta["choice_labels"]) == set(meta["choices"])
+    cfg = from_dict({"task": "pretrain", "corpus": "a.txt"})
+    assert cfg.document_split == "blank_line"  # the default splits at blank lines
+    assert from_dict({"task": "pretrain", "corpus": "a.txt", "document_split": "line"}).document_split == "line"
+    with pytest.raises(BadConfig, match="Field 'document_split' has the value 'page'") as err:
+        from_dict({"task": "pretrain", "corpus": "a.txt", "document_split": "page"})
+    assert err.value.field == "document_split"
+    # a corpus of tables only says nothing about splitting text, in the estimate and once packed
+    table = _write(tmp_path / "rows.jsonl", "\n".join(json.dumps({"text": t}) for t in TEXTS))
+    corpus = load_corpus(str(table), document_split="line")
+    assert corpus.documents == TEXTS
+    assert estimate_summary(corpus, 4).describe().startswith(f"{len(TEXTS)} documents from 1 file(s)")
+    packed = pack(corpus, tokenizer, block_size=4)
+    assert packed.summary.document_split == "" and packed.summary.documents == len(TEXTS)
+    text = _write(tmp_path / "t.txt", "\n\n".join(TEXTS))
+    assert pack(load_corpus(str(text)), tokenizer, 4).summary.document_split == "blank_line"
+
+
 def test_pack_joins_with_eos_and_makes_full_blocks(tokenizer):
     from studio.engine.data.corpus import Corpus
 

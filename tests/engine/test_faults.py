@@ -1,7 +1,6 @@
 """Faults: workers killed at random moments, a full disk, a diverging run, bad models and configs."""
 
 import errno
-import threading
 
 import pytest
 

@@ -9,10 +9,10 @@ from studio.engine.data.files import read_records
 from studio.engine.data.formats import to_conversations
 from studio.engine.errors import BadDataset, StudioError
 from studio.engine.generation import read_prompt_file, save_batch_results
-from studio.engine.prompting import (BadPreset, BadPrompt, Example, FittedChat, Preset, SamplingSettings,
-                                     chat_messages, context_window, example_conversations, fit_chat, inspect_prompt,
-                                     load_preset, render, render_chat, render_completion, reply_room, save_dataset,
-                                     save_preset)
+from studio.engine.prompt_fit import FittedChat, context_window, fit_chat, inspect_prompt, reply_room
+from studio.engine.prompting import (BadPreset, BadPrompt, Example, Preset, SamplingSettings, chat_messages,
+                                     example_conversations, load_preset, render, render_chat, render_completion,
+                                     save_dataset, save_preset)
 
 EXAMPLES = [Example("2+2", "4"), Example("3+3", "6"), Example("a {output} b", "{input}")]
 

@@ -1,5 +1,7 @@
 """The one reading of the event stream (RunState) and the resume checks that run before any worker."""
 
+import shutil
+
 import pytest
 
 from studio.engine.config import FineTuneConfig, save_config
@@ -67,7 +69,8 @@ def test_a_resumed_run_continues_the_curve_of_the_run_it_resumed(tmp_path):
         checkpoint_step=4)
     cfg = resume_config(first)
     assert cfg.resume_from.endswith("checkpoint-4") and cfg.model == str(model)
-    second = prepare_run(cfg, tmp_path)
+    second = create_run_dir(tmp_path, "second")  # what prepare_run makes, without checking a real model
+    save_config(cfg, second / "config.yaml")
     w = EventWriter(second / "events.jsonl")
     w.emit("started", total_steps=10, resumed_at=4)
     w.emit("log", step=5, loss=5.5)
@@ -79,13 +82,13 @@ def test_a_resumed_run_continues_the_curve_of_the_run_it_resumed(tmp_path):
     assert load_run_state(second, with_history=False).train == [(5, 5.5)]
 
 
-def test_resume_refuses_a_checkpoint_of_another_model_before_creating_a_run(tmp_path):
+def test_resume_refuses_a_checkpoint_of_another_model_before_creating_a_run(tmp_path, tiny_llama, qa_dataset):
     a, b = tmp_path / "model-a", tmp_path / "model-b"
-    a.mkdir(), b.mkdir()
+    shutil.copytree(tiny_llama, a), shutil.copytree(tiny_llama, b)
     run = _write_run(tmp_path / "ws", "a", a, [dict(type="started", total_steps=4),
                                                dict(type="finished", status="stopped")], checkpoint_step=2)
     before = sorted((tmp_path / "ws" / "runs").iterdir())
-    other = FineTuneConfig(model=str(b), dataset="d.json", resume_from=str(run))
+    other = FineTuneConfig(model=str(b), dataset=str(qa_dataset), max_length=64, resume_from=str(run))
     with pytest.raises(BadConfig, match="trained on .*model-a.*this run's model is .*model-b"):
         prepare_run(other, tmp_path / "ws")
     full = FineTuneConfig(model=str(a), dataset="d.json", resume_from=str(run), method="full")

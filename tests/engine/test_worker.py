@@ -6,16 +6,23 @@ import signal
 import pytest
 
 from sft_helpers import MEMORISE, losses, sft_config
+from studio.engine.config import save_config
 from studio.engine.events import read_events
-from studio.engine.runs import complete_checkpoints, last_checkpoint, summarize_run
+from studio.engine.runs import complete_checkpoints, create_run_dir, last_checkpoint, summarize_run
 from studio.engine.supervisor import WorkerProcess, prepare_run
 
 LONG = dict(MEMORISE, epochs=1000, max_steps=400, log_every=1, save_every=0, lora_dropout=0.1,
             learning_rate=1e-3, scheduler="linear", batch_size=2)
 
 
-def start(cfg, workspace):
-    run_dir = prepare_run(cfg, workspace)
+def start(cfg, workspace, *, checked: bool = True):
+    """A worker on a new run folder; unchecked skips the pre-flight check, to test what the worker itself
+    reports for a run folder written by hand (or by an older version)."""
+    if checked:
+        run_dir = prepare_run(cfg, workspace)
+    else:
+        run_dir = create_run_dir(workspace, cfg.name)
+        save_config(cfg, run_dir / "config.yaml")
     worker = WorkerProcess(run_dir)
     worker.start()
     return run_dir, worker
@@ -87,7 +94,7 @@ def test_sigkill_mid_run_leaves_no_half_written_adapter(tiny_llama, qa_dataset, 
 def test_a_bad_dataset_fails_with_a_classified_event(tiny_llama, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "a", "output": "b"}\n{oops\n')
-    run_dir, worker = start(sft_config(tiny_llama, bad), tmp_path / "ws")
+    run_dir, worker = start(sft_config(tiny_llama, bad), tmp_path / "ws", checked=False)
     final = list(worker.events())[-1]
     assert final["type"] == "failed" and final["kind"] == "bad_dataset"
     assert "line 2" in final["message"] and final["hint"]
@@ -98,6 +105,6 @@ def test_a_folder_without_config_is_a_bad_model(qa_dataset, tmp_path):
     empty = tmp_path / "not-a-model"
     empty.mkdir()
     (empty / "weights.txt").write_text("x")
-    run_dir, worker = start(sft_config(empty, qa_dataset), tmp_path / "ws")
+    run_dir, worker = start(sft_config(empty, qa_dataset), tmp_path / "ws", checked=False)
     final = list(worker.events())[-1]
     assert final["kind"] == "bad_model" and "config.json" in final["message"] and "weights.txt" in final["message"]

@@ -89,3 +89,24 @@ def configure_small_run(tab, model, dataset, qtbot, **overrides):
     # A changed max length re-checks the dataset; Start is allowed once that check has passed.
     qtbot.waitUntil(lambda: not tab.dataset_panel.busy() and tab.start_button.isEnabled(), timeout=60000)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def random_adapter(tiny_llama, tmp_path_factory):
+    """A real PEFT adapter with random (non-zero) weights on the tiny model: base and fine-tuned differ."""
+    from tests.engine.generation_helpers import make_random_adapter
+
+    return make_random_adapter(tiny_llama, tmp_path_factory.mktemp("ui-adapter"))
+
+
+@pytest.fixture
+def playground_tab(qtbot):
+    from studio.ui.playground_tab import PlaygroundTab
+
+    tab = PlaygroundTab()
+    qtbot.addWidget(tab)
+    tab.resize(1300, 850)
+    tab.show()
+    yield tab
+    tab.stop()
+    tab.shutdown()

@@ -115,6 +115,7 @@ def test_start_trains_and_finishes(finetune_tab, tiny_llama, qa_dataset, workspa
     with qtbot.waitSignal(tab.run_ended, timeout=LONG) as blocker:
         qtbot.mouseClick(tab.start_button, __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.MouseButton.LeftButton)
         assert not tab.start_button.isEnabled() and tab.stop_button.isEnabled()
+        assert tab.panel.tabs.currentIndex() == 0  # the curves, not the data preview the dataset opened
     final = blocker.args[0]
     assert final["type"] == "finished", final
     assert final["status"] == "completed"

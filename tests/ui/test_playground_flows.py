@@ -8,29 +8,17 @@ import pytest
 import yaml
 from PySide6.QtCore import Qt
 
-from studio.engine.prompting import Preset, SamplingSettings, fit_chat
+from studio.engine.prompt_fit import fit_chat
+from studio.engine.prompting import Preset, SamplingSettings
 from tests.conftest import QA_PAIRS
-from tests.engine.generation_helpers import make_random_adapter, plain_generate
+from tests.engine.generation_helpers import plain_generate
 
 LONG_WAIT = 120_000
 
 
-@pytest.fixture(scope="module")
-def random_adapter(tiny_llama, tmp_path_factory):
-    return make_random_adapter(tiny_llama, tmp_path_factory.mktemp("flows-adapter"))
-
-
 @pytest.fixture
-def tab(qtbot):
-    from studio.ui.playground_tab import PlaygroundTab
-
-    tab = PlaygroundTab()
-    qtbot.addWidget(tab)
-    tab.resize(1300, 850)
-    tab.show()
-    yield tab
-    tab.stop()
-    tab.shutdown()
+def tab(playground_tab):
+    return playground_tab
 
 
 def wait_ready(tab, qtbot):

@@ -57,6 +57,18 @@ def test_estimate_and_summary_before_start(tab, monkeypatch, tmp_path):
     assert tab.engine is None and "blob.txt" in tab.error_panel.text()
 
 
+def test_document_split_choice_recounts_the_documents(tab, monkeypatch, tmp_path):
+    text = tmp_path / "articles.txt"
+    text.write_text("First article,\ntwo lines.\n\nSecond article.\n\nThird article.\n", encoding="utf-8")
+    _choose_files(monkeypatch, tab, [text])
+    assert tab.corpus_label.text().startswith("3 documents (text split at blank lines)")
+    for how, count in (("file", 1), ("line", 4)):
+        tab.form.set_value("document_split", how)
+        tab.form.changed.emit()
+        assert tab.corpus_label.text().startswith(f"{count} documents"), tab.corpus_label.text()
+        assert tab.corpus_summary.documents == count and tab.config().document_split == how
+
+
 def test_vocab_size_out_of_range_is_refused(tab, monkeypatch, tmp_path):
     from studio.engine.errors import BadConfig
 

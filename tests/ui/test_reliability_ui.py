@@ -1,7 +1,6 @@
 """Reliability in the window: the bad-input corpus in the error panel, model safety questions, re-attach."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

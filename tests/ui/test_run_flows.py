@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,16 +32,21 @@ def fake_worker(monkeypatch, workspace):
             os.kill(int((run / "worker.pid").read_text()), signal.SIGKILL)
 
 
+@dataclass
+class Flow:
+    model: Path
+    dataset: Path
+
+
 @pytest.fixture
-def model_dir(tmp_path):
-    folder = tmp_path / "model"
-    folder.mkdir()
-    return folder
+def flow(tiny_llama, qa_dataset) -> Flow:
+    # The fake worker trains nothing, but the pre-flight check before it reads a real model and dataset.
+    return Flow(tiny_llama, qa_dataset)
 
 
-def run_config(model_dir, **fields):
-    return FineTuneConfig(**{**dict(model=str(model_dir), dataset="unused.json", name="flow", max_steps=2000,
-                                    save_every=5), **fields})
+def run_config(flow: Flow, **fields):
+    return FineTuneConfig(**{**dict(model=str(flow.model), dataset=str(flow.dataset), name="flow", max_steps=2000,
+                                    save_every=5, eval_every=5, max_length=64), **fields})
 
 
 class DialogAnswerer:
@@ -80,16 +86,16 @@ def window(qtbot):
     return w
 
 
-def start_fake_run(w, qtbot, model_dir, **fields):
+def start_fake_run(w, qtbot, flow, **fields):
     tab = w.finetune_tab
-    run_dir = tab.panel.launch(run_config(model_dir, **fields), check_model=False)
+    run_dir = tab.panel.launch(run_config(flow, **fields), check_model=False)
     qtbot.waitUntil(lambda: tab.panel.state.step >= 2, timeout=WAIT)
     return tab, run_dir
 
 
-def test_stop_and_close_asks_once_and_closes_after_the_run_saved(qtbot, model_dir):
+def test_stop_and_close_asks_once_and_closes_after_the_run_saved(qtbot, flow):
     w = window(qtbot)
-    tab, run_dir = start_fake_run(w, qtbot, model_dir)
+    tab, run_dir = start_fake_run(w, qtbot, flow)
     answers = DialogAnswerer("Stop and close")
     w.close()
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=WAIT)
@@ -98,9 +104,9 @@ def test_stop_and_close_asks_once_and_closes_after_the_run_saved(qtbot, model_di
     assert tab.panel.state.status == "stopped" and (run_dir / "adapter").is_dir()
 
 
-def test_cancel_keeps_the_window_and_the_run(qtbot, model_dir):
+def test_cancel_keeps_the_window_and_the_run(qtbot, flow):
     w = window(qtbot)
-    tab, run_dir = start_fake_run(w, qtbot, model_dir)
+    tab, run_dir = start_fake_run(w, qtbot, flow)
     answers = DialogAnswerer("Cancel")
     w.close()
     qtbot.waitUntil(lambda: answers.answered == 1, timeout=WAIT)
@@ -110,9 +116,9 @@ def test_cancel_keeps_the_window_and_the_run(qtbot, model_dir):
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=WAIT)
 
 
-def test_keep_training_in_the_background_then_the_next_window_reattaches(qtbot, model_dir):
+def test_keep_training_in_the_background_then_the_next_window_reattaches(qtbot, flow):
     w = window(qtbot)
-    tab, run_dir = start_fake_run(w, qtbot, model_dir)
+    tab, run_dir = start_fake_run(w, qtbot, flow)
     answers = DialogAnswerer("Keep training in the background")
     w.close()
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=WAIT)
@@ -127,9 +133,9 @@ def test_keep_training_in_the_background_then_the_next_window_reattaches(qtbot, 
     assert w2.finetune_tab.panel.state.status == "stopped"
 
 
-def test_resume_continues_the_same_curve_and_is_not_sticky(qtbot, model_dir):
+def test_resume_continues_the_same_curve_and_is_not_sticky(qtbot, flow):
     w = window(qtbot)
-    tab, run_dir = start_fake_run(w, qtbot, model_dir, max_steps=30)
+    tab, run_dir = start_fake_run(w, qtbot, flow, max_steps=30)
     qtbot.waitUntil(lambda: tab.panel.state.step >= 7, timeout=WAIT)
     with qtbot.waitSignal(tab.run_ended, timeout=WAIT):
         tab.stop()
@@ -148,9 +154,9 @@ def test_resume_continues_the_same_curve_and_is_not_sticky(qtbot, model_dir):
     assert tab.config().resume_from == ""  # the next Start begins afresh
 
 
-def test_esc_does_not_stop_a_run_but_ctrl_period_does(qtbot, model_dir):
+def test_esc_does_not_stop_a_run_but_ctrl_period_does(qtbot, flow):
     w = window(qtbot)
-    tab, _ = start_fake_run(w, qtbot, model_dir)
+    tab, _ = start_fake_run(w, qtbot, flow)
     from PySide6.QtGui import QShortcut
 
     tab.form.setFocus()
@@ -163,21 +169,21 @@ def test_esc_does_not_stop_a_run_but_ctrl_period_does(qtbot, model_dir):
     assert ended.args[0]["status"] == "stopped"
 
 
-def test_no_stale_eta_failure_or_curve(qtbot, model_dir):
+def test_no_stale_eta_failure_or_curve(qtbot, flow):
     w = window(qtbot)
-    tab, _ = start_fake_run(w, qtbot, model_dir)
+    tab, _ = start_fake_run(w, qtbot, flow)
     assert "ETA" in tab.panel.stats_label.text()
     with qtbot.waitSignal(tab.run_ended, timeout=WAIT):
         tab.stop()
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=WAIT)
     assert tab.panel.stats_label.text() == ""  # no ETA once the run has ended
-    tab.panel.launch(run_config(model_dir, max_steps=3), check_model=False)
+    tab.panel.launch(run_config(flow, max_steps=3), check_model=False)
     assert tab.loss_plot.point_count("train") == 0  # a new run starts on an empty plot
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=WAIT)
     tab.kill()
     # A failure shown, then dismissed: the status line no longer says the run failed.
     os.environ["FAKE_WORKER_SECONDS_PER_STEP"] = "0.5"
-    tab.panel.launch(run_config(model_dir), check_model=False)
+    tab.panel.launch(run_config(flow), check_model=False)
     qtbot.waitUntil(lambda: tab.panel.state.status == "running", timeout=WAIT)
     with qtbot.waitSignal(tab.run_ended, timeout=WAIT):
         tab.kill()
@@ -187,11 +193,11 @@ def test_no_stale_eta_failure_or_curve(qtbot, model_dir):
     assert tab.status_label.text() == "Ready."
 
 
-def test_replayed_log_lines_carry_the_time_of_the_event(qtbot, model_dir, workspace):
+def test_replayed_log_lines_carry_the_time_of_the_event(qtbot, flow, workspace):
     from studio.ui.widgets.run_panel import RunPanel
 
     run_dir = create_run_dir(workspace, "old")
-    save_config(run_config(model_dir), run_dir / "config.yaml")
+    save_config(run_config(flow), run_dir / "config.yaml")
     when = dt.datetime(2026, 1, 2, 10, 11, 12).timestamp()
     events = [dict(type="started", total_steps=4, device="cpu"), dict(type="log", step=1, loss=2.0),
               dict(type="finished", status="completed", output="x")]
@@ -204,10 +210,10 @@ def test_replayed_log_lines_carry_the_time_of_the_event(qtbot, model_dir, worksp
     assert "10:11:12  started on" in log and "10:11:12  finished (completed)" in log
 
 
-def test_runs_of_the_workspace_are_listed_when_the_window_opens(qtbot, workspace, model_dir):
+def test_runs_of_the_workspace_are_listed_when_the_window_opens(qtbot, workspace, flow):
     from studio.engine.pretrain_config import PretrainConfig
 
-    for cfg in (run_config(model_dir, name="ft"), PretrainConfig(corpus="a.txt", name="pt")):
+    for cfg in (run_config(flow, name="ft"), PretrainConfig(corpus="a.txt", name="pt")):
         run = create_run_dir(workspace, cfg.name)
         save_config(cfg, run / "config.yaml")
         w_ = EventWriter(run / "events.jsonl")

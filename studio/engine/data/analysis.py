@@ -9,6 +9,7 @@ is loaded lazily in `render_dataset`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ class ParsedDataset:
     conversations: Conversations | None = None
     preview: list[tuple[str, list[dict]]] = field(default_factory=list)  # (where, clipped messages)
     error: StudioError | None = None
+    # What was cleaned or looks wrong (control characters stripped, duplicate keys, placeholders left,
+    # formats mixed…), each naming the file and the locations; shown beside the summary, never blocking.
+    warnings: list[str] = field(default_factory=list)
+    placeholders: dict[str, list[str]] = field(default_factory=dict)  # {{name}} found -> locations
 
     @property
     def format(self) -> str | None:
@@ -74,8 +79,22 @@ class DatasetAnalysis:
     rendered: RenderedDataset | None = None  # None without a model or when the file could not be used
 
 
-def clip_messages(messages: list[dict]) -> list[dict]:
-    """Messages cut to what a preview shows, marked where they were cut."""
+def _shown(message: dict) -> dict:
+    """A message as the preview shows it before any template: tool calls written out in its text."""
+    if not message.get("tool_calls"):
+        return message
+    from studio.engine.data.tools import call_text
+
+    lines = ([message["content"]] if message["content"].strip() else []) + \
+        [f"[tool call] {call_text(c)}" for c in message["tool_calls"]]
+    return {**message, "content": "\n".join(lines)}
+
+
+def clip_messages(messages: list[dict], show_calls: bool = False) -> list[dict]:
+    """Messages cut to what a preview shows, marked where they were cut; with `show_calls`, tool calls written
+    out in the text (for showing the messages as they are, not for a chat template)."""
+    if show_calls:
+        messages = [_shown(m) for m in messages]
     return [{**m, "content": m["content"][:PREVIEW_CHARS] + f" … ({len(m['content']) - PREVIEW_CHARS:,} more "
              f"characters)"} if len(m["content"]) > PREVIEW_CHARS else m for m in messages]
 
@@ -114,8 +133,9 @@ def _check(cancelled: Callable[[], bool] | None) -> None:
 
 
 def parse_dataset(path, fmt: str = "auto", mapping: dict | None = None,
-                  cancelled: Callable[[], bool] | None = None) -> ParsedDataset:
-    """Read the file, detect its format and convert the rows; errors are returned, not raised."""
+                  cancelled: Callable[[], bool] | None = None, placeholders: dict | None = None) -> ParsedDataset:
+    """Read the file, detect its format and convert the rows; errors are returned, not raised.
+    `placeholders` ({name: value}) fill `{{name}}` in the text, as the fine-tuning config's knob does."""
     from studio.engine.data.files import read_records
     from studio.engine.data.formats import to_conversations
 
@@ -128,15 +148,17 @@ def parse_dataset(path, fmt: str = "auto", mapping: dict | None = None,
     _check(cancelled)
     col_map, _ = split_mapping(mapping or {})
     parsed.columns, parsed.rows = list(records.columns), len(records.rows)
+    parsed.warnings = list(records.warnings)
     parsed.detected = detect_format([col_map.get(c, c) for c in records.columns])
     try:
-        convs = to_conversations(records, fmt, mapping)
+        convs = to_conversations(records, fmt, mapping, placeholders=placeholders)
     except Exception as exc:  # noqa: BLE001
         parsed.error = _naming_file(exc, path)
         return parsed
     _check(cancelled)
     parsed.conversations = convs
-    parsed.preview = [(where, clip_messages(messages)) for where, messages
+    parsed.warnings, parsed.placeholders = list(convs.warnings), dict(convs.placeholders)
+    parsed.preview = [(where, clip_messages(messages, show_calls=True)) for where, messages
                       in zip(convs.where[:PREVIEW_ROWS], convs.conversations[:PREVIEW_ROWS])]
     return parsed
 
@@ -163,14 +185,14 @@ def render_dataset(parsed: ParsedDataset, model: str, max_length: int, train_on_
 
     convs = parsed.conversations
     try:
-        for where, messages in parsed.preview:
-            text, spans = assistant_spans(tokenizer, messages)
+        for where, messages in zip(convs.where[:PREVIEW_ROWS], convs.conversations[:PREVIEW_ROWS]):
+            text, spans = assistant_spans(tokenizer, clip_messages(messages))
             rendered.previews.append((where, text, spans))
         _check(cancelled)
         rendered.sampled = len(convs.conversations) > SUMMARY_ROW_LIMIT
         if rendered.sampled:
-            convs = Conversations(format=convs.format, conversations=convs.conversations[:SUMMARY_ROW_LIMIT],
-                                  where=convs.where[:SUMMARY_ROW_LIMIT], dropped=convs.dropped, source=convs.source)
+            convs = dataclasses.replace(convs, conversations=convs.conversations[:SUMMARY_ROW_LIMIT],
+                                        where=convs.where[:SUMMARY_ROW_LIMIT], labels=convs.labels[:SUMMARY_ROW_LIMIT])
         _, rendered.summary = tokenize_all(tokenizer, convs, max_length, train_on_prompt, progress=check_progress)
     except AnalysisCancelled:
         raise
@@ -188,10 +210,11 @@ def render_dataset(parsed: ParsedDataset, model: str, max_length: int, train_on_
 
 def analyse_dataset(path, fmt: str = "auto", mapping: dict | None = None, model: str = "", max_length: int = 512,
                     train_on_prompt: bool = False, *, on_parsed: Callable[[ParsedDataset], None] | None = None,
-                    cancelled: Callable[[], bool] | None = None) -> DatasetAnalysis:
+                    cancelled: Callable[[], bool] | None = None, placeholders: dict | None = None
+                    ) -> DatasetAnalysis:
     """Parse, then (with a model and usable rows) render and summarise. `on_parsed` sees the first half
     as soon as it is ready, so a preview can show before tokenization ends."""
-    parsed = parse_dataset(path, fmt, mapping, cancelled)
+    parsed = parse_dataset(path, fmt, mapping, cancelled, placeholders)
     if on_parsed is not None:
         on_parsed(parsed)
     if parsed.error is not None or not model:

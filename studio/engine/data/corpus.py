@@ -1,8 +1,9 @@
 """Raw-text corpora for pre-training: finding the files, reading documents, removing exact duplicates,
 tokenizing, joining with the end-of-text token and packing into blocks, and the held-out split.
 
-Plain text files (.txt, .md, .text, or any file named explicitly that is not a table) are one document
-each; JSON, JSONL, CSV, TSV and Parquet files give one document per row, from the text column.
+Plain text files (.txt, .md, .text, or any file named explicitly that is not a table) are split into
+documents at blank lines by default, or kept whole, or split one document per line (DOCUMENT_SPLITS);
+JSON, JSONL, CSV, TSV and Parquet files give one document per row, from the text column.
 Reading is light (no torch), so the GUI may summarise a corpus before a run.
 """
 
@@ -14,9 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from studio.engine.data.files import TABLE_SUFFIXES, TEXT_SUFFIXES, read_records, read_text
-from studio.engine.errors import BadDataset
+from studio.engine.errors import BadConfig, BadDataset
 
 CORPUS_SUFFIXES = TEXT_SUFFIXES + TABLE_SUFFIXES
+# How plain text files become documents; the words are what a summary says about it.
+DOCUMENT_SPLITS = {"blank_line": "text split at blank lines", "file": "one per text file",
+                   "line": "one per line of text"}
 
 
 @dataclass
@@ -24,6 +28,8 @@ class Corpus:
     documents: list[str]
     files: list[Path]
     duplicates_removed: int = 0
+    document_split: str = "blank_line"
+    text_files: int = 0  # plain text files among `files` (the ones document_split applies to)
 
     @property
     def characters(self) -> int:
@@ -48,13 +54,15 @@ class CorpusSummary:
     dropped_tokens: int = 0  # the tail that does not fill a last block
     estimated: bool = False  # tokens guessed from characters (no tokenizer yet)
     sources: list[str] = field(default_factory=list)
+    document_split: str = ""  # set when plain text files were split (see DOCUMENT_SPLITS)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     def describe(self) -> str:
         approx = "≈" if self.estimated else ""
-        text = (f"{self.documents} documents from {self.files} file(s), {approx}{self.tokens:,} tokens, "
+        how = f" ({DOCUMENT_SPLITS[self.document_split]})" if self.document_split in DOCUMENT_SPLITS else ""
+        text = (f"{self.documents} documents{how} from {self.files} file(s), {approx}{self.tokens:,} tokens, "
                 f"{approx}{self.blocks:,} blocks of {self.block_size}")
         if self.duplicates_removed:
             text += f"; {self.duplicates_removed} duplicate documents removed"
@@ -102,22 +110,50 @@ def _table_documents(path: Path, column: str) -> list[str]:
     return docs
 
 
-def read_documents(path: Path, text_column: str = "text") -> list[str]:
+def split_text(text: str, how: str = "blank_line") -> list[str]:
+    """The documents of one plain text. Whitespace-only lines count as blank; a document keeps its own
+    line breaks (CRLF included) and indentation, only the break that ends its last line is dropped."""
+    if how == "file":
+        return [text] if text.strip() else []
+    lines = text.split("\n")
+    if how == "line":
+        return [line.removesuffix("\r") for line in lines if line.strip()]
+    if how != "blank_line":
+        raise BadConfig(f"Field 'document_split' has the value {how!r}; expected one of "
+                        f"{', '.join(DOCUMENT_SPLITS)}.", field="document_split")
+    docs, current = [], []
+    for line in lines:
+        if line.strip():
+            current.append(line)
+        elif current:
+            docs.append("\n".join(current).removesuffix("\r"))
+            current = []
+    if current:
+        docs.append("\n".join(current).removesuffix("\r"))
+    return docs
+
+
+def is_table(path: Path) -> bool:
+    return Path(path).suffix.lower() in TABLE_SUFFIXES
+
+
+def read_documents(path: Path, text_column: str = "text", document_split: str = "blank_line") -> list[str]:
     path = Path(path)
-    if path.suffix.lower() in TABLE_SUFFIXES:
+    if is_table(path):
         return _table_documents(path, text_column)
     text = read_text(path)  # names the file for empty, binary, UTF-16 and non-UTF-8 files
-    return [text] if text.strip() else []
+    return split_text(text, document_split)
 
 
-def load_corpus(paths, text_column: str = "text", dedupe: bool = True) -> Corpus:
+def load_corpus(paths, text_column: str = "text", dedupe: bool = True,
+                document_split: str = "blank_line") -> Corpus:
     """Every document of the corpus, in file order, exact duplicates removed if asked."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files = find_files(list(paths))
     docs: list[str] = []
     for f in files:
-        docs.extend(read_documents(f, text_column))
+        docs.extend(read_documents(f, text_column, document_split))
     removed = 0
     if dedupe:
         seen: set[bytes] = set()
@@ -129,7 +165,8 @@ def load_corpus(paths, text_column: str = "text", dedupe: bool = True) -> Corpus
                 unique.append(d)
         removed = len(docs) - len(unique)
         docs = unique
-    corpus = Corpus(documents=docs, files=files, duplicates_removed=removed)
+    corpus = Corpus(documents=docs, files=files, duplicates_removed=removed, document_split=document_split,
+                    text_files=sum(1 for f in files if not is_table(f)))
     if not docs:
         raise BadDataset(f"The corpus ({corpus.describe_files()}) holds no text: every file or row is empty.",
                          field="corpus")
@@ -142,7 +179,11 @@ def estimate_summary(corpus: Corpus, block_size: int, chars_per_token: float = 4
     return CorpusSummary(files=len(corpus.files), documents=len(corpus.documents),
                          duplicates_removed=corpus.duplicates_removed, characters=corpus.characters,
                          tokens=tokens, blocks=tokens // block_size, block_size=block_size, estimated=True,
-                         sources=[str(p) for p in corpus.files[:20]])
+                         sources=[str(p) for p in corpus.files[:20]], document_split=_split_said(corpus))
+
+
+def _split_said(corpus: Corpus) -> str:
+    return corpus.document_split if corpus.text_files else ""
 
 
 @dataclass
@@ -218,7 +259,7 @@ def pack(corpus: Corpus, tokenizer, block_size: int, *, whole_words: bool = Fals
     summary = CorpusSummary(files=len(corpus.files), documents=len(docs), duplicates_removed=corpus.duplicates_removed,
                             characters=corpus.characters, tokens=len(stream), blocks=n_blocks, block_size=block_size,
                             dropped_tokens=len(stream) - n_blocks * content,
-                            sources=[str(p) for p in corpus.files[:20]])
+                            sources=[str(p) for p in corpus.files[:20]], document_split=_split_said(corpus))
     return Packed(input_ids=blocks, word_ids=words, summary=summary)
 
 

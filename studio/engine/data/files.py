@@ -10,9 +10,10 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio.engine.data.hygiene import DuplicateKeys, duplicate_key_warning, strip_control_characters
 from studio.engine.errors import BadDataset
 
 TABLE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
@@ -21,12 +22,14 @@ TEXT_SUFFIXES = (".txt", ".md", ".text")
 
 @dataclass
 class Records:
-    """Rows of a table file with where each came from ("line 12", "item 3", "row 7")."""
+    """Rows of a table file with where each came from ("line 12", "item 3", "row 7"), and warnings about
+    what was cleaned or looks wrong (each naming the file and the locations)."""
 
     path: Path
     rows: list[dict]
     where: list[str]
     columns: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 def _check_file(path: Path) -> None:
@@ -45,11 +48,16 @@ def read_text(path: Path) -> str:
     raw = path.read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise BadDataset(f"{path} is UTF-16 text; expected UTF-8. Save it again as UTF-8.")
-    if b"\x00" in raw[:8192]:
+    head = raw[:8192]
+    # A stray NUL in a text file is stripped later with a warning; many of them, or NULs in bytes that are
+    # not UTF-8, mean a binary file (an image, a spreadsheet, UTF-16 without its mark).
+    if head.count(b"\x00") > max(1, len(head) // 100):
         raise BadDataset(f"{path} looks like a binary file (it contains NUL bytes); expected UTF-8 text.")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if b"\x00" in head:
+            raise BadDataset(f"{path} looks like a binary file (it contains NUL bytes); expected UTF-8 text.") from None
         line = raw[: exc.start].count(b"\n") + 1
         raise BadDataset(f"{path}, line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text; expected UTF-8 "
                          f"(the file may be Latin-1 or Windows-1252: save it again as UTF-8).") from None
@@ -64,13 +72,18 @@ def _clean_cell(value):
 def _json_rows(path: Path, text: str) -> Records:
     if not text.strip():
         raise BadDataset(f"{path} contains only whitespace; expected a JSON list of objects.")
+    duplicates = DuplicateKeys()
     try:
-        data = json.loads(text)
+        # strict=False: raw control characters inside strings are read, then stripped with a warning
+        data = json.loads(text, strict=False, object_pairs_hook=duplicates)
     except json.JSONDecodeError as exc:
         first_line_end = text.find("\n")
         if exc.msg == "Extra data" and text.lstrip().startswith("{") and first_line_end > 0:
             return _jsonl_rows(path, text)  # JSON lines saved with a .json name
         raise BadDataset(f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg}).") from None
+    except RecursionError:
+        raise BadDataset(f"{path}: the JSON is nested too deeply to read; expected a list of objects with text "
+                         f"fields.") from None
     if isinstance(data, dict):
         lists = [k for k, v in data.items() if isinstance(v, list)]
         if len(lists) == 1:  # {"data": [...]} style wrappers
@@ -84,24 +97,36 @@ def _json_rows(path: Path, text: str) -> Records:
         if not isinstance(row, dict):
             raise BadDataset(f"{path}, item {i + 1}: a {type(row).__name__}; expected an object with named "
                              f"fields.")
-    return _records(path, data, [f"item {i + 1}" for i in range(len(data))])
+    where = [f"item {i + 1}" for i in range(len(data))]
+    keys_at: dict[str, list[str]] = {}
+    for i, keys in sorted(duplicates.by_item(data).items()) if duplicates.found else ():
+        for key in dict.fromkeys(keys):
+            keys_at.setdefault(key, []).append(where[i])
+    return _records(path, data, where, duplicate_key_warning(path, keys_at))
 
 
 def _jsonl_rows(path: Path, text: str) -> Records:
     rows, where = [], []
+    duplicates = DuplicateKeys()
+    keys_at: dict[str, list[str]] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, strict=False, object_pairs_hook=duplicates)
         except json.JSONDecodeError as exc:
             raise BadDataset(f"{path}, line {number}, column {exc.colno}: invalid JSON ({exc.msg}); each line "
                              f"must be one JSON object.") from None
+        except RecursionError:
+            raise BadDataset(f"{path}, line {number}: the JSON is nested too deeply to read; expected one object "
+                             f"with text fields.") from None
         if not isinstance(row, dict):
             raise BadDataset(f"{path}, line {number}: a {type(row).__name__}; expected a JSON object.")
+        for key in dict.fromkeys(duplicates.take()):
+            keys_at.setdefault(key, []).append(f"line {number}")
         rows.append(row)
         where.append(f"line {number}")
-    return _records(path, rows, where)
+    return _records(path, rows, where, duplicate_key_warning(path, keys_at))
 
 
 def _csv_rows(path: Path, text: str, delimiter: str) -> Records:
@@ -112,6 +137,9 @@ def _csv_rows(path: Path, text: str, delimiter: str) -> Records:
         raise BadDataset(f"{path} has no header row; expected column names on the first line.") from None
     except csv.Error as exc:
         raise BadDataset(f"{path}, line 1: {exc}.") from None
+    repeated = [name for i, name in enumerate(header) if name in header[:i]]
+    warnings = [f"{path}, line 1: the header names the column(s) {', '.join(repr(n) for n in dict.fromkeys(repeated))} "
+                f"more than once; only the last column of each name is read."] if repeated else []
     rows, where = [], []
     try:
         for cells in reader:
@@ -124,7 +152,7 @@ def _csv_rows(path: Path, text: str, delimiter: str) -> Records:
             where.append(f"line {reader.line_num}")
     except csv.Error as exc:
         raise BadDataset(f"{path}, line {reader.line_num}: {exc}.") from None
-    return _records(path, rows, where)
+    return _records(path, rows, where, warnings)
 
 
 def _parquet_rows(path: Path) -> Records:
@@ -139,7 +167,7 @@ def _parquet_rows(path: Path) -> Records:
     return _records(path, rows, [f"row {i + 1}" for i in range(len(rows))])
 
 
-def _records(path: Path, rows: list[dict], where: list[str]) -> Records:
+def _records(path: Path, rows: list[dict], where: list[str], warnings: list[str] | None = None) -> Records:
     if not rows:
         raise BadDataset(f"{path} holds no examples.")
     columns: list[str] = []
@@ -147,7 +175,8 @@ def _records(path: Path, rows: list[dict], where: list[str]) -> Records:
         for key in row:
             if key not in columns:
                 columns.append(key)
-    return Records(path=path, rows=rows, where=where, columns=columns)
+    warnings = list(warnings or []) + strip_control_characters(path, rows, where)
+    return Records(path=path, rows=rows, where=where, columns=columns, warnings=warnings)
 
 
 def read_records(path: str | Path) -> Records:
@@ -157,6 +186,12 @@ def read_records(path: str | Path) -> Records:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _parquet_rows(path)
+    if suffix in TEXT_SUFFIXES:
+        raise BadDataset(f"{path} is plain text ('{suffix}'): raw text is pre-training data: open it in the "
+                         f"Pre-train tab. Fine-tuning needs examples with a prompt and a reply, in a "
+                         f"{', '.join(TABLE_SUFFIXES)} file.",
+                         "Open the file in the Pre-train tab, or convert it to rows such as "
+                         "{\"instruction\": …, \"output\": …}.", field="dataset")
     if suffix not in TABLE_SUFFIXES:
         raise BadDataset(f"{path}: unsupported file type '{suffix}'; expected one of {', '.join(TABLE_SUFFIXES)}.")
     text = read_text(path)

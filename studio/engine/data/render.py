@@ -3,6 +3,10 @@
 Only assistant tokens count towards the loss by default: each assistant turn's span is found
 as the text between the conversation rendered up to the turn (with the generation prompt) and
 the conversation rendered through it, so the turn's end-of-turn marker is learned as well.
+
+Conversations with tool calls carry them in the message list (see `tools`): a template that knows tools
+gets them as `apply_chat_template(..., tools=…)`, others the documented text fallback. Tool calls are
+assistant turns (trained); tool results are `tool` turns (masked, like user turns).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from studio.engine.data.formats import describe_drops
+from studio.engine.data.tools import TOOLS_ROLE, for_template
 from studio.engine.errors import BadDataset
 
 IGNORE_INDEX = -100
@@ -34,26 +39,29 @@ def ensure_chat_template(tokenizer) -> bool:
     return True
 
 
-def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False, tools: list[dict] | None = None
+           ) -> str:
+    return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
+                                         add_generation_prompt=add_generation_prompt)
 
 
 def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
     """The full rendered text and the character spans of the assistant turns."""
-    full = render(tokenizer, messages)
+    messages, tools = for_template(tokenizer, messages)
+    full = render(tokenizer, messages, tools=tools)
     spans = []
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        start_text = render(tokenizer, messages[:i], add_generation_prompt=True) if i else ""
-        end_text = render(tokenizer, messages[: i + 1])
+        start_text = render(tokenizer, messages[:i], add_generation_prompt=True, tools=tools) if i else ""
+        end_text = render(tokenizer, messages[: i + 1], tools=tools)
         if full.startswith(start_text) and full.startswith(end_text) and len(end_text) > len(start_text):
             spans.append((len(start_text), len(end_text)))
         else:
             # Templates that rewrite earlier turns (e.g. dropping reasoning) break the prefix rule:
             # fall back to the reply's own text, searched after the previous span.
             after = spans[-1][1] if spans else 0
-            at = full.find(message["content"], after)
+            at = full.find(message["content"], after) if message["content"] else -1
             if at >= 0:
                 spans.append((at, at + len(message["content"])))
     return full, spans
@@ -74,8 +82,10 @@ MAX_CHARS_PER_TOKEN = 32
 def tokenize_conversation(tokenizer, messages: list[dict], max_length: int,
                           train_on_prompt: bool = False) -> Tokenized:
     limit = max_length * MAX_CHARS_PER_TOKEN
-    if any(len(m["content"]) > limit for m in messages):
-        messages = [{**m, "content": m["content"][:limit]} for m in messages]
+    # The tool descriptions are JSON read back when rendering: cut, they would not parse. (Longer than the
+    # limit, they alone exceed max_length, so the row is dropped as too long anyway.)
+    if any(len(m["content"]) > limit and m["role"] != TOOLS_ROLE for m in messages):
+        messages = [{**m, "content": m["content"][:limit]} if m["role"] != TOOLS_ROLE else m for m in messages]
     text, spans = assistant_spans(tokenizer, messages)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]

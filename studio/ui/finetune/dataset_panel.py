@@ -24,6 +24,7 @@ from studio.ui.finetune.analysis_thread import DatasetAnalysisThread
 from studio.ui.finetune.column_mapping import ColumnMappingEditor
 from studio.ui.finetune.dataset_preview import DatasetPreview, plain_html, render_html
 from studio.ui.finetune.elided_label import ElidedLabel
+from studio.ui.finetune.placeholder_table import PlaceholderTable
 from studio.ui.widgets.error_panel import ErrorPanel
 
 FILE_FILTER = "Datasets (*.json *.jsonl *.ndjson *.csv *.tsv *.parquet);;All files (*)"
@@ -31,6 +32,7 @@ DEBOUNCE_MS = 300  # a burst of edits (typing, scrolling a combo) becomes one an
 MAPPING_TABLE_HEIGHT = 130
 VERDICT_LINES = 7  # the error box's height in text lines; longer messages scroll
 NO_DATASET = "Open a dataset first."
+PLACEHOLDER_TABLE_HEIGHT = 100
 
 
 class DatasetPanel(QWidget):
@@ -57,6 +59,7 @@ class DatasetPanel(QWidget):
         self.columns: list[str] = []
         self.summary = None
         self.last_error: BaseException | None = None
+        self.warnings: list[str] = []  # of the last parse: cleaned or suspicious data, never blocking
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -77,6 +80,11 @@ class DatasetPanel(QWidget):
         self.mapping_table.setFixedHeight(MAPPING_TABLE_HEIGHT)
         self.mapping_table.set_targets(mapping_targets(self.format()))
         self.mapping_table.mapping_changed.connect(self._request_analysis)
+        # Shown only for files with {{name}} placeholders: its height is then spent once, on opening the file.
+        self.placeholder_table = PlaceholderTable()
+        self.placeholder_table.setFixedHeight(PLACEHOLDER_TABLE_HEIGHT)
+        self.placeholder_table.hide()
+        self.placeholder_table.values_changed.connect(self._request_analysis)
         self.summary_label = ElidedLabel("")
         self.summary_label.hide()
         self.error_panel = ErrorPanel()
@@ -106,6 +114,7 @@ class DatasetPanel(QWidget):
         layout.addLayout(top)
         layout.addLayout(form)
         layout.addWidget(self.mapping_table)
+        layout.addWidget(self.placeholder_table)
         layout.addWidget(self.verdict_area)
         layout.addStretch(1)  # spare height goes below the fields, not between them
 
@@ -122,6 +131,10 @@ class DatasetPanel(QWidget):
 
     def mapping(self) -> dict:
         return self.mapping_table.mapping()
+
+    def placeholders(self) -> dict:
+        """Placeholder values ({name: value}) for the config's `placeholders` field."""
+        return self.placeholder_table.values()
 
     def busy(self) -> bool:
         """Whether the analysis of the current settings has yet to finish."""
@@ -145,7 +158,8 @@ class DatasetPanel(QWidget):
         if path:
             self.load(path)
 
-    def load(self, path: str, fmt: str | None = None, mapping: dict | None = None) -> None:
+    def load(self, path: str, fmt: str | None = None, mapping: dict | None = None,
+             placeholders: dict | None = None) -> None:
         """Analyse `path` now; what was shown about the previous file goes at once."""
         self._path = str(path)
         self._shut_down = False
@@ -156,6 +170,8 @@ class DatasetPanel(QWidget):
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(fmt or "auto")))
         self.format_combo.blockSignals(False)
         self.mapping_table.load_mapping(mapping or {})
+        if placeholders is not None:
+            self.placeholder_table.set_values(placeholders)
         self._clear_results()
         self._set_summary(f"Reading {self._path}…")
         self.dataset_changed.emit(self._path)
@@ -201,7 +217,9 @@ class DatasetPanel(QWidget):
         if self._thread is not None or self._shut_down or self._launched_generation == self._generation:
             return
         self._launched_generation = generation = self._generation
-        thread = DatasetAnalysisThread(generation, self._path, self.format(), self.mapping(), self._model,
+        # Placeholder values travel in the mapping as "{{name}}" keys, which the loader reads as values.
+        mapping = {**self.mapping(), **{f"{{{{{k}}}}}": v for k, v in self.placeholders().items()}}
+        thread = DatasetAnalysisThread(generation, self._path, self.format(), mapping, self._model,
                                        self._max_length)
         # bound methods of this widget, so the slots run in the GUI thread (queued)
         thread.parsed.connect(self._on_parsed)
@@ -224,7 +242,10 @@ class DatasetPanel(QWidget):
         self.columns = []
         self.summary = None
         self.last_error = None
+        self.warnings = []
         self._detected = None
+        self.placeholder_table.set_names({})
+        self.placeholder_table.hide()
         self.detected_label.setText("")
         self._set_summary("")
         self.error_panel.clear()
@@ -250,12 +271,16 @@ class DatasetPanel(QWidget):
         self.preview_widget.histogram.clear()
         self.preview_widget.set_details("")
         self.summary = None
+        self.warnings = list(parsed.warnings)
+        self.placeholder_table.set_names(parsed.placeholders)
+        self.placeholder_table.setVisible(bool(parsed.placeholders))
         if parsed.error is not None:
             self._finish(parsed.error)
             return
         dropped = parsed.conversations.dropped_count
         counts = f"{parsed.rows} rows, {parsed.format} format" + (f", {dropped} dropped" if dropped else "")
-        self.preview_widget.set_details(f"Dropped: {describe_drops(parsed.dropped)}." if dropped else "")
+        self.preview_widget.set_details("\n".join(([f"Dropped: {describe_drops(parsed.dropped)}."] if dropped else [])
+                                                  + [f"Warning: {w}" for w in self.warnings]))
         if self._model:
             self._set_summary(f"{counts}. Tokenizing…")
             return
@@ -285,6 +310,7 @@ class DatasetPanel(QWidget):
             details.append(f"Token lengths estimated from the first {SUMMARY_ROW_LIMIT} rows.")
         if rendered.fallback_template:
             details.append("This model has no chat template: the studio's simple fallback template is used.")
+        details += [f"Warning: {w}" for w in self.warnings]
         self.preview_widget.set_details("\n".join(details))
         self.preview_widget.plot_lengths(summary.lengths, self._max_length)
         self._finish(None)

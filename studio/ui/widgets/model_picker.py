@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from studio.ui import settings
 
 RECENT_KEY = "models"
+STARTER_LABEL = "Starter model (a toy, for trying the workflow)"
+STARTER_TIP = ("A tiny model (1,003-token vocabulary, 128-token context) trained on Adapt Studio's own sample text: "
+               "fine-tune it on resources/sample-instructions.json with Max length 128. For your own data pick a real "
+               "model, e.g. Qwen/Qwen2.5-0.5B-Instruct or HuggingFaceTB/SmolLM2-360M-Instruct.")
 
 
 def starter_model() -> Path | None:
@@ -73,7 +77,13 @@ class ModelPicker(QWidget):
         self._last = ""
         self.refresh(scan_cache=scan_cache)
         self.combo.currentIndexChanged.connect(self._maybe_changed)
+        self.combo.currentIndexChanged.connect(self._show_start_of_text)
         self.combo.lineEdit().editingFinished.connect(self._maybe_changed)
+        self._show_start_of_text()
+
+    def _show_start_of_text(self, *_) -> None:
+        # A long entry is read from its start ("Starter model…", "/home/…"), not scrolled to its end.
+        self.combo.lineEdit().setCursorPosition(0)
 
     def refresh(self, scan_cache: bool = True) -> None:
         current = self.model()
@@ -81,7 +91,8 @@ class ModelPicker(QWidget):
         self.combo.clear()
         starter = starter_model()
         if starter:
-            self.combo.addItem("Starter model (built in)", str(starter))
+            self.combo.addItem(STARTER_LABEL, str(starter))
+            self.combo.setItemData(0, STARTER_TIP, Qt.ItemDataRole.ToolTipRole)
         for folder in settings.recent(self.recent_key):
             if Path(folder).is_dir():
                 self.combo.addItem(folder, folder)

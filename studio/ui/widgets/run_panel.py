@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar
                                QTabWidget, QVBoxLayout, QWidget)
 
 from studio.engine.run_state import RunState, describe_event
+from studio.ui.widgets.checks_view import ChecksView
 from studio.ui.widgets.error_panel import ErrorPanel
 from studio.ui.widgets.formatting import fmt_duration
 from studio.ui.widgets.loss_plot import LossPlot
@@ -77,6 +78,7 @@ class RunPanel(QWidget):
                                       "border-radius: 4px; padding: 8px;")
         self.hint_label.hide()
 
+        self.checks_view = ChecksView()  # the live pre-flight check's errors and warnings
         self.error_panel = ErrorPanel()
         self.error_panel.dismissed.connect(self._error_dismissed)
         self.result_panel = ResultPanel()
@@ -106,7 +108,7 @@ class RunPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addLayout(status)
-        for w in (self.hint_label, self.error_panel, self.result_panel):
+        for w in (self.checks_view, self.hint_label, self.error_panel, self.result_panel):
             layout.addWidget(w)
         layout.addWidget(self.tabs, 1)
 
@@ -135,7 +137,8 @@ class RunPanel(QWidget):
 
     # -- running -----------------------------------------------------------------------------
     def launch(self, cfg, *, check_model: bool = True) -> Path | None:
-        """Ask about model code / pickle weights if needed, create the run folder and start its worker."""
+        """Ask about model code / pickle weights if needed, create the run folder (once the pre-flight check
+        passes) and start its worker."""
         from studio.engine.errors import StudioError
         from studio.ui import settings
         from studio.ui.safety import confirm_model_safety
@@ -176,6 +179,7 @@ class RunPanel(QWidget):
         self.state = load_run_state(parent) if parent is not None else RunState()
         self.state.status, self.state.phase, self.state.output = "starting", "starting", None
         self._reset_views()
+        self.tabs.setCurrentIndex(0)  # a starting run shows its curves, whatever tab was looked at before
         if parent is not None:
             self._plot_history()
             self._log(f"Resuming run {parent.name} from {self.state.step and f'step {self.state.step}' or 'its checkpoint'}.")
