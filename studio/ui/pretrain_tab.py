@@ -52,7 +52,7 @@ class PretrainTab(RunTab, QWidget):
         self._corpus_reading = None  # _reading_values() when the corpus was last read
         self.corpus_error: StudioError | None = None
         self._calibration = None  # (device, Calibration or None), read from the workspace when first needed
-        self.panel = RunPanel(run_noun="Pre-training", output_noun="the model so far", grace_s=grace_s,
+        self.panel = RunPanel(run_noun="Pre-training", output_noun="the model", grace_s=grace_s,
                               perplexity_plot=True)
         self._build()
         self._connect_panel()

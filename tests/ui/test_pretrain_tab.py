@@ -137,3 +137,17 @@ def _estimate_is_calibrated_on_the_run(tab, run):
                                   documents=summary.documents, calibration=calibration)
     exact = math.ceil(state.started["corpus"]["train_blocks"] / values["batch_size"])
     assert abs(one_epoch.steps - exact) <= max(1, 0.15 * exact), (one_epoch.steps, exact)
+
+
+def test_a_stopped_pretraining_says_once_that_the_model_so_far_was_saved(qtbot):
+    from studio.engine.run_state import RunState
+    from studio.ui.pretrain_tab import PretrainTab
+
+    tab = PretrainTab()
+    qtbot.addWidget(tab)
+    state = RunState()
+    state.status, state.step, state.output = "stopped", 17, "/runs/x/model"
+    tab.panel.result_panel.show_result(state, tab.panel.output_noun, resumable=True)
+    text = tab.result_label.text()
+    assert "Stopped at step 17; the model so far was saved." in text and text.count("so far") == 1
+    tab.shutdown()

@@ -99,7 +99,9 @@ class RunPanel(QWidget):
         for w in (self.loss_plot, self.ppl_plot, self.log_view):
             if w is not None:
                 curves.addWidget(w)
-        curves.setStretchFactor(0, 3)
+        for i in range(curves.count() - 1):  # the plots share the height; the log gets a quarter of a plot
+            curves.setStretchFactor(i, 4)
+            curves.widget(i).setMinimumHeight(140)  # below this the axis labels overlap
         curves.setStretchFactor(curves.count() - 1, 1)
         self.tabs = QTabWidget()
         self.tabs.addTab(curves, "Curves")
