@@ -101,7 +101,7 @@ class RunPanel(QWidget):
                 curves.addWidget(w)
         for i in range(curves.count() - 1):  # the plots share the height; the log gets a quarter of a plot
             curves.setStretchFactor(i, 4)
-            curves.widget(i).setMinimumHeight(140)  # below this the axis labels overlap
+            curves.widget(i).setMinimumHeight(110)  # below this the axis labels overlap
         curves.setStretchFactor(curves.count() - 1, 1)
         self.tabs = QTabWidget()
         self.tabs.addTab(curves, "Curves")
