@@ -182,6 +182,12 @@ def run(rows: int = 200_000, num_proc: int | None = None, trials: int = 1,
                 print(f"[bench] {v} trial {trial + 1}: {results[v][-1]}", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    return {"rows": rows, "file_bytes": size, "num_proc": num_proc, "trials": trials, "machine": machine(),
+            **summarise(results),
+            "threshold": threshold(threshold_sizes, num_proc=max(2, num_proc)) if threshold_sizes else {}}
+
+
+def summarise(results: dict) -> dict:
     summary = {}
     for v, runs in results.items():
         s = median([r["seconds"] for r in runs])
@@ -191,9 +197,7 @@ def run(rows: int = 200_000, num_proc: int | None = None, trials: int = 1,
                       "read_seconds": median([r["read_seconds"] for r in runs if r["read_seconds"] is not None]),
                       "trials": runs}
     same = len({(s["rows"], s["trained_tokens"]) for s in summary.values()}) == 1
-    return {"rows": rows, "file_bytes": size, "num_proc": num_proc, "trials": trials, "same_output": same,
-            "machine": machine(), "variants": summary,
-            "threshold": threshold(threshold_sizes, num_proc=max(2, num_proc)) if threshold_sizes else {}}
+    return {"same_output": same, "variants": summary}
 
 
 def render(r: dict) -> str:
@@ -210,14 +214,15 @@ def render(r: dict) -> str:
              f"the machine that ran this (none is used here). Same rows and trained tokens from all three: "
              f"{'yes' if r['same_output'] else '**no**'} ({o['rows']:,} rows, {o['trained_tokens']:,} trained "
              f"tokens).", "",
-             "| loader | rows/s | vs datasets | time | reading + converting | peak memory | growth |",
+             "| loader | rows/s | vs datasets | time (each run) | reading + converting | peak memory | growth |",
              "|---|---|---|---|---|---|---|"]
     for name, v in (("ours: `prepare_data` (tokenize_map, Arrow files)", o),
                     ("`datasets.load_dataset(\"json\")` + `map`", d),
                     ("before: `tokenize_all` loop + `Dataset.from_dict`", lp)):
         read = f"{v['read_seconds']:.1f} s" if v["read_seconds"] == v["read_seconds"] else "-"
+        each = ", ".join(f"{t['seconds']:.0f}" for t in v["trials"])
         lines.append(f"| {name} | {v['rows_per_s']:,.0f} | {v['rows_per_s'] / d['rows_per_s']:.2f}x | "
-                     f"{v['seconds']:.0f} s | {read} | {mib(v['peak_rss'])} | {mib(v['peak_growth'])} |")
+                     f"{v['seconds']:.0f} s ({each}) | {read} | {mib(v['peak_rss'])} | {mib(v['peak_growth'])} |")
     if r.get("threshold"):
         names = list(next(iter(r["threshold"].values())))
         lines += ["", "Tokenizing alone (conversations already built; the three take turns, medians of 3), "
@@ -231,15 +236,20 @@ def render(r: dict) -> str:
 
 NOTES = """\
 * Where the time goes: rendering the chat template (1 + 2 per assistant turn) and tokenizing, row by row,
-  in Python, in both map paths alike; the difference to `datasets` is our reading (`files.read_records`
-  parses into Python rows so that errors can name the line, then `to_conversations`), the conversations
-  passed to the workers as JSON text, and the chunks: progress is reported after each chunk of about 5%
-  (at least 5,000 rows), and each chunk starts its own worker processes.
-* Memory: the ids are kept as int32 Arrow columns in files under the run folder (`tokenized/`), memory-mapped,
-  instead of Python lists (about 36 bytes a token); the conversations are let go chunk by chunk. What remains
-  above `datasets` is the reading step (`files.py`, `formats.py`): `read_text` decodes the whole file into
-  one `str`, and one character beyond the BMP (this file has a U+1F680 emoji) makes CPython store every
-  character of it in 4 bytes (~4x the file), next to the bytes and the Python rows and conversations.
+  in Python, the same in both map paths. What `datasets` does not do: reading into Python rows
+  (`files.read_records`, so that errors name the line) and `to_conversations` (the reading column), then,
+  per chunk, the conversations pickled into a table in the main process while the workers wait, and new
+  worker processes; a chunk is about 5% of the rows (at least 5,000), so that progress can be
+  reported between chunks (`map` reports only to its own tqdm bar, from the workers). One chunk of 20,000
+  rows instead of four saved about 0.2 s a chunk in a separate measurement.
+* Noise: other jobs shared the two cores during these runs, so each run's time is listed; the same
+  variant varied by up to 1.9x between runs. The ratios are of medians.
+* Memory: the ids are kept as int32 Arrow columns in files under the run folder (`tokenized/`),
+  memory-mapped, instead of Python lists (about 36 bytes a token); the conversations are let go chunk by
+  chunk. What remains above `datasets` is the reading step (`files.py`, `formats.py`): `read_text` decodes
+  the whole file into one `str`, and one character beyond the BMP (this file has a U+1F680 emoji) makes
+  CPython store every character of it in 4 bytes (~4x the file), next to the bytes and the Python rows and
+  conversations.
 * Nothing is cached between runs: every run folder is new, and an in-memory table has a random fingerprint.
   The Arrow files stay in the run folder (about 8 bytes a token of the data set).
 """

@@ -109,3 +109,20 @@ def test_large_files_take_the_map_path_in_prepare_data(tokenizer, tmp_path):
     # small files keep the plain loop and its list of rows
     small, _ = tokenize_rows(tokenizer, to_conversations(read_records(FIXTURES / "alpaca.jsonl")), 128)
     assert isinstance(small, list)
+
+
+def test_a_run_trains_from_the_arrow_files(tiny_llama, tmp_path):
+    from sft_helpers import run_in_process, sft_config
+
+    rows = [json.loads(line) for line in (FIXTURES / "alpaca.jsonl").read_text().splitlines()]
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(json.dumps(rows[i % len(rows)]) for i in range(MAP_ABOVE_ROWS + 1)))
+    for padding_free in (True, False):  # the packing collator and the padding one
+        run_dir = tmp_path / f"run-{padding_free}"
+        events = run_in_process(sft_config(tiny_llama, path, max_steps=2, batch_size=4, eval_every=0, save_every=0,
+                                           validation_fraction=0.01, max_length=128, padding_free=padding_free),
+                                run_dir)
+        assert events[-1]["type"] == "finished" and events[-1]["status"] == "completed", events[-1]
+        done = [e for e in events if e.get("phase") == "tokenizing" and "train_rows" in e][0]
+        assert done["train_rows"] + done["validation_rows"] == MAP_ABOVE_ROWS + 1
+        assert list((run_dir / "tokenized").glob("train-*.arrow"))

@@ -21,8 +21,8 @@ makes sure a stale file is never read. Without `cache_dir` the tables stay in me
 
 from __future__ import annotations
 
-import json
 import os
+import pickle
 import statistics
 import uuid
 from collections.abc import Sequence
@@ -77,8 +77,8 @@ class TokenizedRows(Sequence):
 
 def _tokenize_batch(batch: dict, tokenizer, max_length: int, train_on_prompt: bool) -> dict:
     out = {"input_ids": [], "labels": [], "full_length": [], "trained": []}
-    for text in batch["messages"]:
-        tok = tokenize_conversation(tokenizer, json.loads(text), max_length, train_on_prompt)
+    for blob in batch["messages"]:
+        tok = tokenize_conversation(tokenizer, pickle.loads(blob), max_length, train_on_prompt)
         out["input_ids"].append(tok.input_ids)
         out["labels"].append(tok.labels)
         out["full_length"].append(tok.full_length)
@@ -135,9 +135,10 @@ def tokenize_mapped(tokenizer, convs, max_length: int, train_on_prompt: bool = F
     with _bars_off():
         for k, start in enumerate(range(0, total, chunk)):
             part = convs.conversations[start:start + chunk]
-            # JSON keeps each message exactly as built (Arrow would turn a list of dicts into structs that
-            # gain every key any message has, set to None), so the template sees what tokenize_all shows it.
-            table = Dataset.from_dict({"messages": [json.dumps(m, ensure_ascii=False) for m in part]})
+            # Pickled, each conversation reaches the template exactly as built: as Arrow structs, messages
+            # would gain every key any message has (set to None), and JSON would fail on, or change, values
+            # read from Parquet. The pickles never leave this run's own processes.
+            table = Dataset.from_dict({"messages": [pickle.dumps(m, pickle.HIGHEST_PROTOCOL) for m in part]})
             if release:
                 convs.conversations[start:start + len(part)] = [None] * len(part)
             del part
