@@ -60,11 +60,24 @@ def test_multi_turn_rows_and_drops_name_the_same_rows(tokenizer, tmp_path):
             {"instruction": "Empty", "output": ""}]  # dropped before tokenizing
     path = tmp_path / "d.json"
     path.write_text(json.dumps(rows))
-    for source in (path, FIXTURES / "messages.jsonl"):  # the second has two assistant turns a row
-        looped, summary = tokenize_all(tokenizer, to_conversations(read_records(source)), 40)
-        mapped, mapped_summary = tokenize_mapped(tokenizer, to_conversations(read_records(source)), 40)
+    weather = {"name": "get_weather", "description": "Today's weather in a city.",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    tools = tmp_path / "tools.jsonl"  # only some messages carry tool_calls / tool_call_id keys
+    tools.write_text(json.dumps({"messages": [
+        {"role": "user", "content": "Is it raining in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+            "name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "{\"rain_mm\": 7}"},
+        {"role": "assistant", "content": "Yes, 7 mm of rain."}],
+        "tools": [{"type": "function", "function": weather}]}) + "\n" + json.dumps({"messages": [
+            {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}))
+    # messages.jsonl has two assistant turns a row
+    for source, limit in ((path, 40), (FIXTURES / "messages.jsonl", 40), (tools, 512)):
+        looped, summary = tokenize_all(tokenizer, to_conversations(read_records(source)), limit)
+        mapped, mapped_summary = tokenize_mapped(tokenizer, to_conversations(read_records(source)), limit)
         _same(mapped, looped)
         assert mapped_summary.as_dict() == summary.as_dict()
+    assert summary.used == 2  # the tool-call row too
     _, summary = tokenize_mapped(tokenizer, to_conversations(read_records(path)), 40)
     assert summary.dropped["the prompt alone is longer than the max length (40 tokens)"] == ["item 2"]
     assert summary.dropped["the assistant reply is empty"] == ["item 4"]
