@@ -70,10 +70,9 @@ class Preflight:
         """The errors that stop a start; the GUI asks about model code and pickle weights itself."""
         return [f for f in self.errors if not (will_ask_about_safety and f.kind == UnsafeModel.kind)]
 
-    def raise_first(self, *, will_ask_about_safety: bool = False) -> None:
-        blocking = self.blocking(will_ask_about_safety=will_ask_about_safety)
-        if blocking:
-            raise blocking[0].as_error()
+    def raise_first(self) -> None:
+        if self.errors:
+            raise self.errors[0].as_error()
 
     def describe(self, levels=("error", "warning", "note")) -> str:
         return "\n".join(f.line() for f in self.findings if f.level in levels)

@@ -65,9 +65,3 @@ def cached_conversations(path: str, fmt: str = "auto", mapping: dict | None = No
     key = (file_identity(Path(path)), fmt, tuple(sorted((mapping or {}).items())),
            tuple(sorted((k, repr(v)) for k, v in options.items())))
     return _remember(_datasets, key, lambda: to_conversations(read_records(path), fmt, mapping or {}, **options))
-
-
-def clear() -> None:
-    with _lock:
-        _tokenizers.clear()
-        _datasets.clear()

@@ -46,21 +46,13 @@ class RunTab:
             return
         self.preflight_watch.request(cfg, settings.workspace())
 
-    def preflight_report(self):
-        """The live check's report if it is about the config as it is now, else None."""
-        try:
-            return self.preflight_watch.report_for(self.config())
-        except StudioError:
-            return None
-
     def preflight_problem(self) -> str | None:
         """The first error of the live check that keeps Start disabled (model code and pickle weights are
         asked about when Start is pressed instead)."""
         try:
-            self.config()
+            report = self.preflight_watch.report_for(self.config())
         except StudioError as err:
             return err.message
-        report = self.preflight_report()
         blocking = report.blocking(will_ask_about_safety=True) if report is not None else []
         return blocking[0].message if blocking else None
 
