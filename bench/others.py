@@ -199,7 +199,6 @@ def playground(trials: int = 5, new_tokens: int = 48) -> dict:
 
     def ours():
         chunks = []
-        t0 = time.perf_counter()
         r = stream_generate(model, tok, prompt, settings, context_window=512, on_text=chunks.append)
         return r.time_to_first_token_s, r.tokens_per_s, r.new_tokens
 

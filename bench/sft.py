@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ALPACA, device, matmul_flops, median, sft_model_folder
+from bench.common import ALPACA, matmul_flops, median, sft_model_folder
 from bench.interleave import Baton, Counting, run_interleaved, step_timer
 
 HP = dict(learning_rate=1e-3, batch_size=16, max_length=512, seed=42, warmup_ratio=0.0, scheduler="constant",

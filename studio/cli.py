@@ -23,24 +23,27 @@ def _parse_value(text: str):
     return yaml.safe_load(text)
 
 
-def cmd_train(args) -> int:
+def _with_sets(cfg, sets):
+    from studio.engine.config import from_dict, to_dict
+
+    if not sets:
+        return cfg
+    data = to_dict(cfg)
+    for item in sets:
+        key, _, value = item.partition("=")
+        data[key.strip()] = _parse_value(value)
+    return from_dict(data, source="the config with --set")
+
+
+def _supervise(cfg, args) -> tuple[int, Path]:
+    """Check the config, create its run folder, run its worker with a progress bar; the exit code and folder."""
     from tqdm import tqdm
 
-    from studio.engine.config import from_dict, load_config, to_dict
     from studio.engine.preflight import preflight
     from studio.engine.run_state import RunState, describe_event
     from studio.engine.runs import default_workspace
     from studio.engine.supervisor import WorkerProcess, prepare_run
 
-    cfg = load_config(args.config)
-    if args.set:
-        data = to_dict(cfg)
-        for item in args.set:
-            key, _, value = item.partition("=")
-            data[key.strip()] = _parse_value(value)
-        cfg = from_dict(data, source="the config with --set")
-    if args.resume:
-        cfg.resume_from = args.resume  # a run folder or a checkpoint; checked against the model before any start
     workspace = Path(args.workspace) if args.workspace else default_workspace()
     report = preflight(cfg, workspace)
     for finding in report.findings:  # the data summary and the warnings are shown even with --quiet
@@ -65,32 +68,82 @@ def cmd_train(args) -> int:
 
     signal.signal(signal.SIGINT, on_interrupt)
     state, bar = RunState(), None
+    evaluating = getattr(cfg, "task", "") == "eval"
     for ev in worker.events():
         state.apply(ev)
         t = ev["type"]
         line = describe_event(ev)
         if t == "started":
-            bar = tqdm(total=state.total_steps, initial=state.resumed_at, unit="step",
+            bar = tqdm(total=state.total_steps, initial=state.resumed_at, unit="example" if evaluating else "step",
                        disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
         elif t == "log" and bar is not None:
             bar.n = state.step
-            bar.set_postfix(loss=f"{state.last_loss or float('nan'):.4f}", tok_s=f"{state.tokens_per_s or 0:.0f}",
-                            refresh=False)
+            if evaluating:
+                bar.set_postfix_str(state.candidate or "", refresh=False)
+            else:
+                bar.set_postfix(loss=f"{state.last_loss or float('nan'):.4f}",
+                                tok_s=f"{state.tokens_per_s or 0:.0f}", refresh=False)
             bar.refresh()
-        if line and (not args.quiet or t == "eval" or t == "progress" and "dataset" in ev):
+        if line and (not args.quiet or t in ("eval", "scored") or t == "progress" and "dataset" in ev):
             (tqdm.write if bar is not None else print)(line, file=sys.stderr)
     if bar is not None:
         bar.close()
-    outcome = worker.outcome()
-    ev = outcome.final_event or {}
+    ev = worker.outcome().final_event or {}
     if ev.get("type") == "finished":
-        print(f"{ev['status']}: {ev.get('output')}")
-        return 0
+        return 0, run_dir
     print(f"failed ({ev.get('kind')}): {ev.get('message')}", file=sys.stderr)
     if ev.get("hint"):
         print(f"hint: {ev['hint']}", file=sys.stderr)
     print(f"run folder: {run_dir}", file=sys.stderr)
-    return 1
+    return 1, run_dir
+
+
+def cmd_train(args) -> int:
+    from studio.engine.config import load_config
+    from studio.engine.run_state import load_run_state
+
+    cfg = _with_sets(load_config(args.config), args.set)
+    if getattr(cfg, "task", "") == "eval":
+        return cmd_eval(args)
+    if args.resume:
+        cfg.resume_from = args.resume  # a run folder or a checkpoint; checked against the model before any start
+    code, run_dir = _supervise(cfg, args)
+    if code == 0:
+        state = load_run_state(run_dir, with_history=False)
+        print(f"{state.status}: {state.output}")
+    return code
+
+
+def cmd_eval(args) -> int:
+    """Score candidates on a held-out file: from a config (an evaluation's config.yaml re-runs it), or flags."""
+    from studio.engine.config import from_dict, load_config
+    from studio.engine.evaluate.results import load_results, table_rows
+
+    if args.config:
+        cfg = load_config(args.config)
+        if getattr(cfg, "task", "") != "eval":
+            print(f"error (bad_config): {args.config} is a '{cfg.task}' run; `studio train` runs it.", file=sys.stderr)
+            return 2
+    else:
+        cfg = from_dict({"task": "eval"}, source="the command line")
+    flags = {"model": getattr(args, "model", None), "dataset": getattr(args, "data", None),
+             "shots": getattr(args, "shots", None), "shot_pool": getattr(args, "shot_pool", None),
+             "tuned": ";".join(getattr(args, "tuned", None) or []) or None}
+    cfg = _with_sets(cfg, [f"{k}={v}" for k, v in flags.items() if v is not None] + list(args.set or []))
+    code, run_dir = _supervise(cfg, args)
+    if code != 0:
+        return code
+    results = load_results(run_dir)
+    headers, rows = table_rows(results)
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
+    for row in [headers] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    print()
+    print(results.get("recommendation", ""))
+    for warning in results.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"results: {run_dir / 'results.json'}", file=sys.stderr)
+    return 0
 
 
 def cmd_generate(args) -> int:
@@ -169,6 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a config field")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+    e = sub.add_parser("eval", help="score the base model, k-shot prompts and fine-tuned models on a held-out file")
+    e.add_argument("config", nargs="?", help="an evaluation config (YAML); an evaluation's config.yaml re-runs it")
+    e.add_argument("--model", help="the base model (a folder or a model in the Hugging Face cache)")
+    e.add_argument("--data", help="the held-out file: labelled text, instruction/output pairs or raw text")
+    e.add_argument("--shots", help="k values for in-context candidates, e.g. 0,1,3,5")
+    e.add_argument("--shot-pool", dest="shot_pool", help="where the k examples come from: a training file or a "
+                                                        "playground preset")
+    e.add_argument("--tuned", action="append", metavar="FOLDER",
+                   help="a fine-tuned candidate: an adapter, a model or a run folder (repeat for more)")
+    e.add_argument("--workspace")
+    e.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a config field")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_eval)
     g = sub.add_parser("generate", help="generate text from a model, optionally with an adapter")
     g.add_argument("--model", required=True)
     g.add_argument("--adapter")

@@ -85,3 +85,30 @@ def test_readme_walkthrough_runs_as_written(tmp_path):
     rows = json.loads((ROOT / "resources" / "sample-instructions.json").read_text(encoding="utf-8"))
     answer = next(r["output"] for r in rows if r["instruction"] == prompt and not r["input"])
     assert replies[1] == answer, replies
+
+
+EVAL_HEADING = "Prompt or fine-tune? Measure it on held-out data"
+
+
+def test_readme_fine_tune_then_evaluate_runs_as_written(tmp_path):
+    """The README's second path: fine-tune on topics, then evaluate against k-shot prompting; the recommendation
+    printed last follows from the table printed before it."""
+    text = README.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip("#").strip() == EVAL_HEADING)
+    fence = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("```"))
+    end = next(i for i in range(fence + 1, len(lines)) if lines[i].startswith("```"))
+    commands = [shlex.split(line, comments=True) for line in lines[fence + 1:end]]
+    assert [c[:2] for c in commands] == [["studio", "train"], ["studio", "eval"]]
+    workspace = tmp_path / "workspace"
+    train = run_studio(commands[0], workspace)
+    assert train.returncode == 0, train.stderr[-3000:]
+    evaluation = run_studio(commands[1], workspace)
+    assert evaluation.returncode == 0, evaluation.stderr[-3000:]
+    table = evaluation.stdout.strip().splitlines()
+    assert table[0].split()[:2] == ["candidate", "accuracy"]
+    rows = {line.rsplit(",", 1)[-1].split()[0] if "shot" in line else "tuned": line for line in table[1:6]}
+    assert set(rows) == {"0-shot", "1-shot", "3-shot", "5-shot", "tuned"}
+    accuracy = {k: float(line.split("%")[0].split()[-1]) for k, line in rows.items()}
+    assert accuracy["tuned"] > max(v for k, v in accuracy.items() if k != "tuned") + 20  # the fine-tune learned it
+    assert table[-1].startswith("Highest accuracy: topics (LoRA adapter)")

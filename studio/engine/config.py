@@ -83,6 +83,8 @@ class TrainingKnobs:
                                                "about 30% slower.", advanced=True)
     eval_every: int = knob(50, "Evaluate on the validation data every this many steps (0 = only at the end).",
                            min=0, max=10_000_000, group="Evaluation")
+    eval_at_start: bool = knob(False, "Also evaluate before the first step, so the validation curve starts from "
+                                      "the untrained model's score.", group="Evaluation")
     save_every: int = knob(100, SAVE_EVERY_HELP, min=0, max=10_000_000, group="Evaluation")
     keep_checkpoints: int = knob(2, "How many recent checkpoints to keep (the best is always kept).",
                                  min=1, max=1000, group="Evaluation", advanced=True)
@@ -157,7 +159,7 @@ class FineTuneConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
 
 TASKS: dict[str, type] = {"sft": FineTuneConfig}
 # Recipes whose config lives in its own module register themselves when that module is imported.
-TASK_MODULES = {"pretrain": "studio.engine.pretrain_config"}
+TASK_MODULES = {"pretrain": "studio.engine.pretrain_config", "eval": "studio.engine.evaluate.config"}
 
 
 def register_task(name: str, cls: type) -> None:

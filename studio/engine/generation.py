@@ -55,10 +55,10 @@ def check_adapter(adapter: Path, model_path: Path | None = None) -> dict:
 
 def load_for_generation(model: str, adapter: str | None = None, *, device: str = "auto",
                         trust_remote_code: bool = False, allow_pickle: bool = False,
-                        allow_download: bool = False) -> LoadedModel:
+                        allow_download: bool = False, precision: str = "auto") -> LoadedModel:
     model_path = resolve_model_path(model, allow_download)
     check_model_safety(model_path, trust_remote_code, allow_pickle)
-    choice = choose_device(device, "auto")
+    choice = choose_device(device, precision)
     adapter_path = Path(adapter).expanduser() if adapter else None
     if adapter_path:
         check_adapter(adapter_path, model_path)  # before the (slow) model load

@@ -104,6 +104,11 @@ def preflight(cfg, workspace: Path | None = None) -> Preflight:
         report.error("config", err)
         return report.result
     task = getattr(cfg, "task", "sft")
+    if task == "eval":
+        from studio.engine.evaluate.checks import check_eval
+
+        check_eval(cfg, report, Path(workspace) if workspace is not None else None)
+        return report.result
     tokenizer = _check_model(cfg, task, report)
     _check_data(cfg, task, tokenizer, report)
     _check_resume(cfg, report)

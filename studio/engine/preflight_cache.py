@@ -65,3 +65,11 @@ def cached_conversations(path: str, fmt: str = "auto", mapping: dict | None = No
     key = (file_identity(Path(path)), fmt, tuple(sorted((mapping or {}).items())),
            tuple(sorted((k, repr(v)) for k, v in options.items())))
     return _remember(_datasets, key, lambda: to_conversations(read_records(path), fmt, mapping or {}, **options))
+
+
+def cached_heldout(path: str, fmt: str = "auto", mapping: dict | None = None, kind: str = "auto"):
+    """An evaluation's held-out file as the evaluation reads it (evaluate.heldout.read_heldout)."""
+    from studio.engine.evaluate.heldout import read_heldout
+
+    key = ("heldout", file_identity(Path(path)), fmt, tuple(sorted((mapping or {}).items())), kind)
+    return _remember(_datasets, key, lambda: read_heldout(path, fmt, mapping or {}, kind))

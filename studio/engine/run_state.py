@@ -24,6 +24,7 @@ PHASE_WORDS = {
     "tokenizing": "Tokenizing",
     "evaluating": "Evaluating on the held-out data",
     "training": "Training",
+    "scoring": "Evaluating",
     "saving": "Saving",
 }
 TERMINAL = ("completed", "stopped", "failed")
@@ -67,6 +68,8 @@ class RunState:
     started: dict = field(default_factory=dict)  # the `started` event's fields (device, parameters, …)
     data: dict = field(default_factory=dict)  # the dataset or corpus summary reported while tokenizing
     samples: list[dict] = field(default_factory=list)  # probe completions: {"step", "samples"}
+    candidate: str | None = None  # an evaluation: the candidate being scored
+    scored: list[dict] = field(default_factory=list)  # an evaluation: each finished candidate's figures
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
     warning: str | None = None
     output: str | None = None
@@ -98,7 +101,7 @@ class RunState:
                 self.data = {**ev[key], **{k: ev[k] for k in ("train_rows", "validation_rows") if k in ev}}
 
     def _on_started(self, ev: dict, now) -> None:
-        self.status, self.phase, self.phase_fraction = "running", "training", None
+        self.status, self.phase, self.phase_fraction = "running", self._work_phase(ev), None
         self.started_time = now
         self.started = {k: v for k, v in ev.items() if k not in ("type", "time")}
         self.total_steps = int(ev["total_steps"]) if _number(ev.get("total_steps")) else self.total_steps
@@ -115,10 +118,14 @@ class RunState:
         self.evals = [e for e in self.evals if e.step <= step]
         self.samples = [s for s in self.samples if (s.get("step") or 0) <= step]
 
+    def _work_phase(self, ev: dict) -> str:
+        return "scoring" if (ev.get("task") or self.started.get("task")) == "eval" else "training"
+
     def _on_log(self, ev: dict, now) -> None:
         if self.status == "starting":
             self.status = "running"
-        self.phase, self.phase_fraction = "training", None
+        self.phase, self.phase_fraction = self._work_phase(ev), None
+        self.candidate = ev.get("candidate") or self.candidate
         step = int(ev.get("step") or 0)
         self.step = step
         total = _number(ev.get("total_steps"))
@@ -149,6 +156,10 @@ class RunState:
 
     def _on_sample(self, ev: dict, now) -> None:
         self.samples.append({"step": ev.get("step"), "samples": ev.get("samples") or []})
+
+    def _on_scored(self, ev: dict, now) -> None:
+        if isinstance(ev.get("candidate"), dict):
+            self.scored.append(ev["candidate"])
 
     def _on_checkpoint(self, ev: dict, now) -> None:
         self.checkpoints.append((int(ev.get("step") or 0), str(ev.get("path") or "")))
@@ -194,6 +205,10 @@ class RunState:
             total = f" of {self.total_steps:,}" if self.total_steps else ""
             loss = f", loss {self.last_loss:.4f}" if self.last_loss is not None else ""
             return f"Training: step {self.step:,}{total}{loss}"
+        if self.phase == "scoring":
+            total = f" of {self.total_steps:,}" if self.total_steps else ""
+            who = f" ({self.candidate})" if self.candidate else ""
+            return f"Evaluating: {self.step:,}{total} scored{who}"
         if self.phase_fraction:
             return f"{words}… {self.phase_fraction:.0%}"
         return f"{words}…"
@@ -243,11 +258,25 @@ def describe_event(ev: dict) -> str | None:
                 + (f", masked-token accuracy {acc:.1%}" if acc is not None else ""))
     if t == "checkpoint":
         return f"checkpoint at step {ev.get('step')}: {ev.get('path')}"
+    if t == "scored" and isinstance(ev.get("candidate"), dict):
+        return describe_scored(ev["candidate"])
     if t == "finished":
         return f"finished ({ev.get('status')}): {ev.get('output')}"
     if t == "failed":
         return f"failed ({ev.get('kind')}): {ev.get('message')}"
     return None
+
+
+def describe_scored(cand: dict) -> str:
+    """One candidate's headline figures, for the log and the CLI."""
+    from studio.engine.evaluate.results import METRIC_WORDS, format_metric
+
+    shown = [f"{METRIC_WORDS.get(k, k)} {format_metric(k, v)}" for k, v in (cand.get("metrics") or {}).items()
+             if v is not None][:4]
+    tokens = (cand.get("cost") or {}).get("prompt_tokens")
+    if tokens is not None:
+        shown.append(f"{tokens:,.0f} prompt tokens per request")
+    return f"{cand.get('label', cand.get('id'))}: " + (", ".join(shown) or "nothing scored")
 
 
 def describe_corpus(c: dict) -> str:

@@ -104,6 +104,47 @@ def sample_instructions(seed: int = 0) -> list[dict]:
     return rows
 
 
+TOPICS = ("animal", "food", "weather")
+TOPIC_SYSTEM = "Answer with one of: animal, food, weather."
+
+
+def topic_sentences(n: int, seed: int = 0) -> list[dict]:
+    """Labelled text for the classification walkthrough: sentences about the small world, each about animals,
+    food or the weather (labelled by the template that wrote it), some mentioning another topic in passing."""
+    rng = random.Random(seed)
+    c = rng.choice
+    makers = {
+        "animal": [lambda: f"The {c(ADJS)} {c(ANIMALS)} {c(VERBS)} the {c(PLACES)}.",
+                   lambda: f"A {c(COLOURS)} {c(ANIMALS)} {c(VERBS)} the {c(PLACES)} on a {c(WEATHER)} day.",
+                   lambda: f"{c(NAMES)} sees a {c(ADJS)} {c(ANIMALS)} near the {c(PLACES)}."],
+        "food": [lambda: f"{c(NAMES)} eats {c(FOODS)} in the {c(PLACES)}.",
+                 lambda: f"{c(NAMES)} buys {c(FOODS)} and {c(FOODS)} at the market on {c(DAYS)}.",
+                 lambda: f"The {c(ANIMALS)} watches {c(NAMES)} cook {c(FOODS)} for dinner."],
+        "weather": [lambda: f"It is {c(WEATHER)} in the {c(PLACES)} on {c(DAYS)}.",
+                    lambda: f"{c(NAMES)} says {c(DAYS)} will be {c(WEATHER)} and {c(WEATHER)}.",
+                    lambda: f"The sky over the {c(PLACES)} is {c(WEATHER)} today."],
+    }
+    rows, seen = [], set()
+    while len(rows) < n:
+        topic = TOPICS[len(rows) % len(TOPICS)]
+        text = c(makers[topic])()
+        if text not in seen:
+            seen.add(text)
+            rows.append({"text": text, "label": topic})
+    rng.shuffle(rows)
+    return rows
+
+
+def write_topic_files(out: Path, seed: int = 0) -> None:
+    """resources/topics-train.json (alpaca, the label list as the system prompt) and topics-heldout.jsonl
+    (labelled text), disjoint."""
+    rows = topic_sentences(450, seed)
+    train = [{"system": TOPIC_SYSTEM, "instruction": r["text"], "output": r["label"]} for r in rows[:300]]
+    (Path(out) / "topics-train.json").write_text(json.dumps(train, indent=1) + "\n", encoding="utf-8")
+    (Path(out) / "topics-heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[300:]),
+                                                    encoding="utf-8")
+
+
 def prose_documents(n: int, seed: int = 0) -> list[str]:
     """Short stories made from templates: a small, regular world a tiny model can learn."""
     rng = random.Random(seed)
@@ -172,6 +213,7 @@ def build(out: Path, steps: int = 1500, seed: int = 0) -> Path:
     rows = sample_instructions(seed)
     (out / "sample-instructions.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n",
                                                   encoding="utf-8")
+    write_topic_files(out, seed)
     with tempfile.TemporaryDirectory(prefix="starter-") as tmp:
         tmp = Path(tmp)
         docs = prose_documents(3000, seed) + chat_documents(rows) * 4

@@ -24,6 +24,10 @@ def prepare_run(cfg, workspace: Path) -> Path:
     preflight(cfg, workspace).raise_first()
     validate(cfg)
     check_resume(cfg)  # resolves a run folder to its checkpoint, as the worker needs it
+    if hasattr(cfg, "tuned_paths"):
+        from studio.engine.evaluate.candidates import resolve_run_names
+
+        resolve_run_names(cfg, workspace)
     _make_paths_absolute(cfg)
     run_dir = create_run_dir(workspace, cfg.name)
     save_config(cfg, run_dir / CONFIG_FILE)
@@ -37,13 +41,17 @@ def _make_paths_absolute(cfg) -> None:
         path = Path(value).expanduser()
         return str(path.resolve()) if value and not path.is_absolute() and path.exists() else value
 
-    for name in ("model", "dataset", "validation_file"):
+    for name in ("model", "dataset", "validation_file", "shot_pool"):
         if isinstance(getattr(cfg, name, None), str):
             setattr(cfg, name, absolute(getattr(cfg, name)))
     if hasattr(cfg, "corpus_paths"):
         from studio.engine.pretrain_config import CORPUS_SEPARATOR
 
         cfg.corpus = CORPUS_SEPARATOR.join(absolute(p) for p in cfg.corpus_paths())
+    if hasattr(cfg, "tuned_paths"):
+        from studio.engine.evaluate.config import TUNED_SEPARATOR
+
+        cfg.tuned = TUNED_SEPARATOR.join(absolute(p) for p in cfg.tuned_paths())
 
 
 # What a worker runs: `python -m studio.engine.worker RUN_DIR`. The UI supervision tests swap in a fast fake

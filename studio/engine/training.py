@@ -36,6 +36,7 @@ def training_arguments(cfg, run_dir: Path, choice: DeviceChoice, *, has_eval: bo
         logging_nan_inf_filter=False,  # a diverged loss must reach the NaN check, not be averaged away
         eval_strategy="steps" if eval_on else "no",
         eval_steps=cfg.eval_every if eval_on else None,
+        eval_on_start=bool(has_eval and getattr(cfg, "eval_at_start", False)),
         save_strategy="steps" if save_every else "no",
         save_steps=save_every or 500,
         save_total_limit=cfg.keep_checkpoints,

@@ -22,7 +22,8 @@ from studio.engine.errors import DiskFull, OutOfMemory, StudioError
 from studio.engine.events import EventWriter
 from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, PID_FILE, STOP_FILE
 
-RECIPES = {"sft": "studio.engine.sft:run_sft", "pretrain": "studio.engine.pretrain:run_pretrain"}
+RECIPES = {"sft": "studio.engine.sft:run_sft", "pretrain": "studio.engine.pretrain:run_pretrain",
+           "eval": "studio.engine.evaluate.recipe:run_eval"}
 
 
 def _split_streams(run_dir: Path):

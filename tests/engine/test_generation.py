@@ -23,22 +23,6 @@ def pair(tiny_llama, random_adapter):
     return load_pair(str(tiny_llama), str(random_adapter), device="cpu")
 
 
-@pytest.fixture(scope="session")
-def memorised_adapter(tiny_llama, qa_dataset, tmp_path_factory):
-    """The engine's SFT run in-process: a LoRA adapter that has learned the QA pairs by heart."""
-    from studio.engine.config import FineTuneConfig
-    from studio.engine.events import EventWriter
-    from studio.engine.sft import run_sft
-
-    run_dir = tmp_path_factory.mktemp("sft-run")
-    cfg = FineTuneConfig(model=str(tiny_llama), dataset=str(qa_dataset), method="lora", lora_r=16, lora_alpha=32,
-                         learning_rate=3e-3, epochs=100, batch_size=4, validation_fraction=0, eval_every=0,
-                         save_every=0, warmup_ratio=0, log_every=10, device="cpu")
-    run_sft(cfg, run_dir, EventWriter(run_dir / "events.jsonl", None), threading.Event())
-    assert (run_dir / "adapter" / "adapter_config.json").is_file()
-    return run_dir / "adapter"
-
-
 def test_greedy_chat_stream_equals_plain_generate_with_adapter_and_without(pair, tiny_llama, random_adapter):
     preset = Preset(mode="chat", system="Answer briefly.", examples=[Example("Who painted the blue fox?",
                                                                              "Mira Telsen painted the blue fox.")])

@@ -112,3 +112,12 @@ def test_packed_rows_give_the_same_logits_as_each_sequence_alone(tiny_llama):
             alone = model(input_ids=torch.tensor([s]), use_cache=False).logits[0]
             assert torch.allclose(packed[start:start + len(s)], alone, atol=1e-5)
             start += len(s)
+
+
+def test_eval_at_start_puts_the_untrained_score_at_step_zero(tiny_llama, qa_dataset, tmp_path):
+    cfg = sft_config(tiny_llama, qa_dataset, **{**MEMORISE, "epochs": 1, "max_steps": 6, "validation_fraction": 0.25,
+                                                "eval_every": 3, "eval_at_start": True, "device": "cpu"})
+    events = run_in_process(cfg, tmp_path / "run")
+    evals = [(e["step"], e["eval_loss"]) for e in events if e["type"] == "eval"]
+    assert [step for step, _ in evals][:1] == [0] and len(evals) >= 3
+    assert evals[-1][1] < evals[0][1]  # the curve starts from the base model's score and falls from it

@@ -1,0 +1,232 @@
+"""The held-out file of an evaluation: what each example asks and the answer it expects.
+
+Three kinds of file, told apart by their columns (or chosen with `format`):
+- labelled text (`text` + `label`, or the usual other names such as sentence/review and category/intent):
+  classification; the label names are the answer options;
+- instruction/output pairs in any fine-tuning format (alpaca, messages, ShareGPT, prompt/completion): the
+  conversation up to the last assistant reply is the prompt, that reply the reference answer;
+- raw text (.txt/.md split at blank lines, or rows with only a `text` column): perplexity.
+
+Light module (no torch): the pre-flight check and the Evaluate tab's preview read files through it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.engine.data.files import TEXT_SUFFIXES, read_records
+from studio.engine.data.formats import describe_drops, detect_format, split_mapping, to_conversations
+from studio.engine.errors import BadDataset
+
+TEXT_NAMES = ("text", "sentence", "review", "content", "document", "utterance", "comment", "tweet")
+LABEL_NAMES = ("label", "labels", "category", "class", "intent", "sentiment", "topic", "target")
+KIND_OF_FORMAT = {"labelled": "classification", "text": "perplexity"}
+# More distinct labels than this (and more than half the rows) means the column is not a label column.
+MAX_LABELS = 100
+
+
+@dataclass
+class EvalExample:
+    where: str  # "line 12", "row 7": where the example is in the file
+    prompt: list[dict]  # the conversation before the answer (empty for perplexity)
+    reference: str  # the expected answer: the label, the reference reply, or the document itself
+    input: str  # what a person reads as the question (the text, the last user turn)
+
+
+@dataclass
+class HeldOut:
+    path: Path
+    kind: str  # classification | generation | perplexity
+    format: str  # labelled | text | an SFT format
+    examples: list[EvalExample]
+    rows: int  # rows (or documents) in the file before anything was dropped
+    labels: list[str] = field(default_factory=list)  # classification: the answer options
+    columns: dict = field(default_factory=dict)  # {"text": …, "label": …} for labelled text
+    dropped: dict = field(default_factory=dict)  # reason -> locations
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        what = {"classification": f"labelled text, {len(self.labels)} labels ({', '.join(self.labels[:8])}"
+                                  f"{', …' if len(self.labels) > 8 else ''})",
+                "generation": f"instruction/output pairs ({self.format})",
+                "perplexity": "raw text (perplexity)"}[self.kind]
+        text = f"{self.path.name}: {len(self.examples)} of {self.rows} examples usable — {what}"
+        return text + (f"; dropped: {describe_drops(self.dropped)}" if self.dropped else "")
+
+    def sample(self, limit: int, seed: int) -> "HeldOut":
+        """At most `limit` examples drawn at random (files are often sorted by label), kept in file order."""
+        if not limit or limit >= len(self.examples):
+            return self
+        keep = sorted(random.Random(seed).sample(range(len(self.examples)), limit))
+        return HeldOut(self.path, self.kind, self.format, [self.examples[i] for i in keep], self.rows, self.labels,
+                       self.columns, self.dropped, self.warnings)
+
+
+def _label_text(value) -> str | None:
+    if value is None or isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # CSV and Parquet read 1 as 1.0 when a column has gaps
+    if isinstance(value, (str, int, float)):
+        return str(value).strip() or None
+    raise ValueError(type(value).__name__)
+
+
+def _sorted_labels(labels: set[str]) -> list[str]:
+    if all(label.lstrip("-").isdigit() for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels, key=str.casefold)
+
+
+def labelled_columns(columns: list[str]) -> tuple[str, str] | None:
+    """The (text, label) columns of a labelled-text file, or None."""
+    text = next((c for c in TEXT_NAMES if c in columns), None)
+    label = next((c for c in LABEL_NAMES if c in columns), None)
+    return (text, label) if text and label else None
+
+
+def _read_labelled(path: Path, records, columns: tuple[str, str]) -> HeldOut:
+    text_col, label_col = columns
+    result = HeldOut(path, "classification", "labelled", [], len(records.rows), columns={"text": text_col,
+                                                                                       "label": label_col},
+                     warnings=list(records.warnings))
+    for row, where in zip(records.rows, records.where):
+        text = row.get(text_col)
+        try:
+            label = _label_text(row.get(label_col))
+        except ValueError as exc:
+            result.dropped.setdefault(f"field '{label_col}' is a {exc}; expected one label", []).append(where)
+            continue
+        if not isinstance(text, str) or not text.strip():
+            reason = f"field '{text_col}' is empty" if text in (None, "") or isinstance(text, str) else \
+                f"field '{text_col}' is a {type(text).__name__}; expected text"
+            result.dropped.setdefault(reason, []).append(where)
+            continue
+        if label is None:
+            result.dropped.setdefault(f"field '{label_col}' is empty", []).append(where)
+            continue
+        result.examples.append(EvalExample(where, [{"role": "user", "content": text}], label, text))
+    distinct = {e.reference for e in result.examples}
+    if len(distinct) > MAX_LABELS and len(distinct) > len(result.examples) / 2:
+        raise BadDataset(f"{path}: column '{label_col}' has {len(distinct)} different values in "
+                         f"{len(result.examples)} rows; that is not a label column.",
+                         "Map the column that holds the class of each text to 'label' (column mapping), or "
+                         "evaluate as instruction/output pairs.", field="column_mapping")
+    result.labels = _sorted_labels(distinct)
+    if len(result.labels) == 1:
+        result.warnings.append(f"{path}: every row has the label {result.labels[0]!r}; accuracy on it says "
+                               "little (a model that always answers it scores 100%).")
+    return result
+
+
+def _read_pairs(path: Path, records, fmt: str, mapping: dict) -> HeldOut:
+    convs = to_conversations(records, fmt, mapping)
+    result = HeldOut(path, "generation", convs.format, [], len(records.rows), dropped=dict(convs.dropped),
+                     warnings=list(convs.warnings))
+    for messages, where in zip(convs.conversations, convs.where):
+        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+        prompt = messages[:last]
+        users = [m["content"] for m in prompt if m["role"] == "user"]
+        if not messages[last]["content"].strip():
+            result.dropped.setdefault("the last reply is empty: there is no reference answer", []).append(where)
+            continue
+        result.examples.append(EvalExample(where, prompt, messages[last]["content"], users[-1] if users else ""))
+    return result
+
+
+def _read_documents(path: Path, records=None, text_col: str = "text") -> HeldOut:
+    from studio.engine.data.corpus import split_text
+    from studio.engine.data.files import read_text
+
+    if records is None:
+        docs = split_text(read_text(path), "blank_line")
+        result = HeldOut(path, "perplexity", "text", [], len(docs))
+        result.examples = [EvalExample(f"document {i}", [], d, d[:200]) for i, d in enumerate(docs, start=1)]
+        return result
+    result = HeldOut(path, "perplexity", "text", [], len(records.rows), warnings=list(records.warnings))
+    for row, where in zip(records.rows, records.where):
+        value = row.get(text_col)
+        if isinstance(value, str) and value.strip():
+            result.examples.append(EvalExample(where, [], value, value[:200]))
+        else:
+            result.dropped.setdefault(f"field '{text_col}' is empty or not text", []).append(where)
+    return result
+
+
+def read_heldout(path: str | Path, fmt: str = "auto", mapping: dict | None = None, kind: str = "auto") -> HeldOut:
+    """The examples of a held-out file; BadDataset (naming the file, row and field) when nothing can be scored."""
+    path = Path(str(path)).expanduser()
+    if not str(path).strip() or str(path) == ".":
+        raise BadDataset("No held-out file was chosen.", "Choose the file to evaluate on (never the training file).",
+                         field="dataset")
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        if kind not in ("auto", "perplexity") or fmt not in ("auto", "text"):
+            raise BadDataset(f"{path} is plain text: it can only be scored by perplexity.",
+                             "Set the kind to perplexity, or choose a file of labelled text or instruction/output "
+                             "pairs.", field="kind")
+        result = _read_documents(path)
+    else:
+        records = read_records(path)
+        col_map, _ = split_mapping(mapping or {})
+        if col_map:
+            records.rows = [{col_map.get(k, k): v for k, v in row.items()} for row in records.rows]
+            records.columns = [col_map.get(c, c) for c in records.columns]
+        chosen = fmt
+        if fmt == "auto":
+            chosen = detect_format(records.columns) or (
+                "labelled" if labelled_columns(records.columns) else "text" if "text" in records.columns else None)
+            if kind == "perplexity" and "text" in records.columns:
+                chosen = "text"
+        if chosen is None:
+            raise BadDataset(f"{path}: cannot tell what to score from the columns found "
+                             f"({', '.join(records.columns) or 'none'}). Expected labelled text (text and label), "
+                             f"instruction/output pairs (e.g. instruction and output, or messages), or raw text "
+                             f"(text).", "Map your columns to these names with a column mapping.", field="columns")
+        if chosen == "labelled":
+            columns = labelled_columns(records.columns)
+            if columns is None:
+                raise BadDataset(f"{path}: labelled text needs a text column ({', '.join(TEXT_NAMES)}) and a label "
+                                 f"column ({', '.join(LABEL_NAMES)}); columns found: {', '.join(records.columns)}.",
+                                 "Map your columns to 'text' and 'label' with a column mapping.", field="columns")
+            result = _read_labelled(path, records, columns)
+        elif chosen == "text":
+            if "text" not in records.columns:
+                raise BadDataset(f"{path}: raw text needs a 'text' column; columns found: "
+                                 f"{', '.join(records.columns)}.", field="columns")
+            result = _read_documents(path, records)
+        else:
+            result = _read_pairs(path, records, chosen, mapping or {})
+    return _as_kind(result, kind)
+
+
+def _as_kind(result: HeldOut, kind: str) -> HeldOut:
+    """The file read as the kind asked for: a fine-tuning file whose replies are labels can be classified, and
+    labelled text can be answered by generation."""
+    if kind in ("auto", result.kind):
+        pass
+    elif kind == "perplexity":
+        raise BadDataset(f"{result.path}: perplexity needs raw text (a .txt file or a 'text' column); this file "
+                         f"holds {result.kind} examples.", field="kind")
+    elif result.kind == "perplexity":
+        raise BadDataset(f"{result.path} holds raw text only: there is no answer to compare with, so it can only "
+                         f"be scored by perplexity.", field="kind")
+    elif kind == "classification":
+        distinct = {e.reference.strip() for e in result.examples}
+        if len(distinct) > MAX_LABELS and len(distinct) > len(result.examples) / 2:
+            raise BadDataset(f"{result.path}: the replies take {len(distinct)} different values in "
+                             f"{len(result.examples)} rows, so they are not labels to classify into.",
+                             "Evaluate as answers (kind generation), or use a file of labelled text.", field="kind")
+        for e in result.examples:
+            e.reference = e.reference.strip()
+        result.kind, result.labels = "classification", _sorted_labels(distinct)
+    else:
+        result.kind = "generation"
+    if not result.examples:
+        raise BadDataset(f"{result.path}: nothing to score in {result.rows} rows"
+                         + (f" — {describe_drops(result.dropped)}." if result.dropped else "."),
+                         "Fix those rows, or check the format and column mapping.", field="dataset")
+    return result
