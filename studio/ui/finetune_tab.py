@@ -7,10 +7,10 @@ import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGroupBox, QHBoxLayout, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QPushButton, QScrollArea,
                                QSplitter, QVBoxLayout, QWidget)
 
-from studio.engine.config import FineTuneConfig, load_config, save_config
+from studio.engine.config import FineTuneConfig
 from studio.engine.errors import BadConfig, StudioError
 from studio.ui import settings
 from studio.ui.finetune.dataset_panel import DatasetPanel
@@ -23,7 +23,6 @@ METHOD_LABELS = {"lora": "LoRA", "qlora-4bit": "QLoRA 4-bit", "qlora-8bit": "QLo
 LORA_FIELDS = {"lora_r", "lora_alpha", "lora_dropout", "target_modules"}
 # Shown elsewhere in the tab (model picker, dataset panel, method combo), fixed, or set by Resume only.
 FORM_EXCLUDE = ("task", "model", "dataset", "format", "column_mapping", "placeholders", "method", "resume_from")
-CONFIG_FILTER = "Run config (*.yaml *.yml *.json);;All files (*)"
 HINT = ("<b>Fine-tune a model in three steps</b><br>{model} 1. Pick a model (the built-in starter model is a toy "
         "for trying the workflow offline).<br>{data} 2. Open a dataset (Ctrl+O): JSON, JSONL, CSV or Parquet in "
         "alpaca, messages, ShareGPT or prompt/completion format.<br>3. Press Start (Ctrl+Enter) and watch the loss "
@@ -32,6 +31,8 @@ HINT = ("<b>Fine-tune a model in three steps</b><br>{model} 1. Pick a model (the
 
 class FineTuneTab(RunTab, QWidget):
     TASK = "sft"
+    CONFIG_CLASS = FineTuneConfig
+    RUN_WORDS = "a fine-tuning run"
     PREFLIGHT_SHOWN_ELSEWHERE = ("data", "context")  # the dataset panel shows both, with the token counts
     open_in_playground = Signal(str, str)  # base model path, adapter (or fine-tuned model) path
     run_started = Signal(object)  # run folder
@@ -169,36 +170,6 @@ class FineTuneTab(RunTab, QWidget):
             self.model_picker.set_model(cfg.model, remember=remember_model)
         if cfg.dataset:
             self.dataset_panel.load(cfg.dataset, cfg.format, cfg.column_mapping, cfg.placeholders)
-
-    def save_config_dialog(self) -> None:
-        try:
-            cfg = self.config()
-        except StudioError as err:
-            self.error_panel.show_exception(err)
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save the run config", str(
-            Path(settings.last_dir("config")) / f"{cfg.name}.yaml"), CONFIG_FILTER)
-        if path:
-            settings.set_last_dir("config", path)
-            save_config(cfg, path)
-            self.panel.status_label.setText(f"Saved {path} — run it with: studio train {path}")
-
-    def load_config_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a run config", settings.last_dir("config"), CONFIG_FILTER)
-        if not path:
-            return
-        settings.set_last_dir("config", path)
-        try:
-            cfg = load_config(path)
-        except StudioError as err:
-            self.error_panel.show_exception(err)
-            return
-        if not isinstance(cfg, FineTuneConfig):
-            self.error_panel.show_error("bad_config", f"{path} is a '{cfg.task}' run, not a fine-tuning run.",
-                                        "Open it in the tab for that kind of run.")
-            return
-        self.error_panel.clear()
-        self.set_config(cfg)
 
     # -- run ---------------------------------------------------------------------------------
     def start_problem(self) -> str | None:

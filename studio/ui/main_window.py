@@ -1,4 +1,5 @@
-"""The main window: the Pre-train, Fine-tune and Prompt playground tabs, the menu and the status bar.
+"""The main window: the Pre-train, Fine-tune, Prompt playground and Evaluate tabs, the Runs list, the menu and
+the status bar.
 
 It opens fast: nothing here imports torch or transformers; the device shown in the status bar comes
 from `nvidia-smi` (run asynchronously) when there is one.
@@ -14,14 +15,15 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayo
                                QApplication, QMainWindow, QMessageBox, QPushButton, QTabWidget)
 
 from studio.ui import settings
+from studio.ui.evaluate.tab import EvaluateTab
 from studio.ui.finetune_tab import FineTuneTab
 from studio.ui.playground_tab import PlaygroundTab
 from studio.ui.pretrain_tab import PretrainTab
 from studio.ui.runs_view import RunsView
 
 CPU_ONLY = "CPU only — training is slow; small models and LoRA work"
-TAB_TITLES = ("Pre-train", "Fine-tune", "Prompt playground", "Runs")
-STOP_AND_CLOSE, KEEP_IN_BACKGROUND = "Stop and close", "Keep training in the background"
+TAB_TITLES = ("Pre-train", "Fine-tune", "Prompt playground", "Evaluate", "Runs")
+STOP_AND_CLOSE, KEEP_IN_BACKGROUND = "Stop and close", "Keep it running in the background"
 
 
 class SettingsDialog(QDialog):
@@ -67,23 +69,31 @@ class MainWindow(QMainWindow):
         self.pretrain_tab = PretrainTab(self)
         self.finetune_tab = FineTuneTab(self)
         self.playground_tab = PlaygroundTab(self)
+        self.evaluate_tab = EvaluateTab(self)
         self.runs_view = RunsView(self)
-        for tab, title in zip((self.pretrain_tab, self.finetune_tab, self.playground_tab, self.runs_view),
-                              TAB_TITLES):
+        for tab, title in zip((self.pretrain_tab, self.finetune_tab, self.playground_tab, self.evaluate_tab,
+                               self.runs_view), TAB_TITLES):
             self.tabs.addTab(tab, title)
         self.setCentralWidget(self.tabs)
         self.training_tabs = (self.pretrain_tab, self.finetune_tab)
+        self.run_tabs = (*self.training_tabs, self.evaluate_tab)  # every tab that runs a worker
 
         for tab in self.training_tabs:
             tab.open_in_playground.connect(self.open_in_playground)
+            tab.panel.result_panel.add_button("Evaluate", lambda _=False, t=tab: self.evaluate_result_of(t))
+            tab.run_ended.connect(lambda *_: self.evaluate_tab.candidates.refresh_if_changed())
+        for tab in self.run_tabs:
             tab.run_started.connect(lambda *_: self.runs_view.refresh())
             tab.run_ended.connect(lambda *_: self.runs_view.refresh())
             tab.panel.running_changed.connect(self._close_when_all_stopped)
         self.pretrain_tab.use_for_finetune.connect(self.use_for_finetune)
         self.playground_tab.use_dataset_in_finetune.connect(self.use_dataset_for_finetune)
+        self.playground_tab.evaluate_requested.connect(self.evaluate_from_playground)
         self.runs_view.open_in_playground.connect(self.open_in_playground)
         self.runs_view.resume_requested.connect(self.resume_run)
         self.runs_view.load_config_requested.connect(self.load_run_config)
+        self.runs_view.evaluate_requested.connect(self.evaluate_output)
+        self.runs_view.show_results_requested.connect(self.show_evaluation)
 
         self._build_menu()
         self.device_label = QLabel("Checking the device…")
@@ -98,7 +108,7 @@ class MainWindow(QMainWindow):
         self.runs_view.set_workspace(settings.workspace())
 
     def tab_for_task(self, task: str):
-        return self.pretrain_tab if task == "pretrain" else self.finetune_tab
+        return {"pretrain": self.pretrain_tab, "eval": self.evaluate_tab}.get(task, self.finetune_tab)
 
     def reattach_runs(self) -> list:
         """Show again the runs whose worker outlived the last window; mark dead ones failed."""
@@ -140,6 +150,9 @@ class MainWindow(QMainWindow):
         self.system_report_dialog = None  # made on first use
 
     def open_dataset(self) -> None:
+        if self.tabs.currentWidget() is self.evaluate_tab:  # Ctrl+O there opens the held-out file
+            self.evaluate_tab.open_heldout_dialog()
+            return
         self.tabs.setCurrentWidget(self.finetune_tab)
         self.finetune_tab.open_dataset_dialog()
 
@@ -155,6 +168,7 @@ class MainWindow(QMainWindow):
             settings.set_workspace(dialog.workspace())
             self._update_workspace_label()
             self.runs_view.set_workspace(settings.workspace())
+            self.evaluate_tab.candidates.refresh_if_changed()
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Adapt Studio",
@@ -188,6 +202,27 @@ class MainWindow(QMainWindow):
     def use_dataset_for_finetune(self, path: str) -> None:
         self.finetune_tab.load_dataset(path)
         self.tabs.setCurrentWidget(self.finetune_tab)
+
+    def evaluate_output(self, output: str, model: str = "") -> None:
+        """A finished run's adapter or model, ticked as a candidate in the Evaluate tab (with its base model)."""
+        self.evaluate_tab.add_candidate(output, model)
+        self.tabs.setCurrentWidget(self.evaluate_tab)
+
+    def evaluate_result_of(self, tab) -> None:
+        """The Evaluate button of a training tab's result: its output, on the model it was trained from."""
+        from studio.engine.runs import read_run_config
+
+        if tab.panel.output:
+            model = str(read_run_config(tab.run_dir).get("model") or "") if tab.run_dir else ""
+            self.evaluate_output(tab.panel.output, model)
+
+    def evaluate_from_playground(self, fields: dict) -> None:
+        self.evaluate_tab.apply(**fields)
+        self.tabs.setCurrentWidget(self.evaluate_tab)
+
+    def show_evaluation(self, run_dir) -> None:
+        self.evaluate_tab.open_run(run_dir)
+        self.tabs.setCurrentWidget(self.evaluate_tab)
 
     def resume_run(self, run_dir) -> None:
         from studio.engine.runs import summarize_run
@@ -240,16 +275,17 @@ class MainWindow(QMainWindow):
         settings.set_value("window/tab", self.tabs.currentIndex())
 
     def running_tabs(self) -> list:
-        return [tab for tab in self.training_tabs if tab.is_running()]
+        return [tab for tab in self.run_tabs if tab.is_running()]
 
     def ask_about_running_runs(self, tabs) -> str:
-        """Stop and close, keep training in the background, or cancel (the default)."""
+        """Stop and close, keep it running in the background, or cancel (the default)."""
         nouns = " and ".join(tab.panel.run_noun.lower() for tab in tabs)
         box = QMessageBox(QMessageBox.Icon.Question, "A run is in progress",
                           f"{nouns.capitalize()} is still running.", parent=self)
-        box.setInformativeText("Stop it: the worker finishes its step and saves a checkpoint and the output, then "
-                               "the window closes.\nKeep it in the background: the window closes now and the run "
-                               "goes on; the next start of Adapt Studio shows it again.")
+        box.setInformativeText("Stop it: the worker finishes its step and saves what it has (a checkpoint and the "
+                               "output, or an evaluation's scores so far), then the window closes.\nKeep it in the "
+                               "background: the window closes now and the run goes on; the next start of Adapt "
+                               "Studio shows it again.")
         stop = box.addButton(STOP_AND_CLOSE, QMessageBox.ButtonRole.DestructiveRole)
         keep = box.addButton(KEEP_IN_BACKGROUND, QMessageBox.ButtonRole.AcceptRole)
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
@@ -282,7 +318,7 @@ class MainWindow(QMainWindow):
             for tab in running:
                 tab.panel.detach()
         self._save_state()
-        for tab in (*self.training_tabs, self.playground_tab):
+        for tab in (*self.run_tabs, self.playground_tab):
             tab.shutdown()
         if self._device_process is not None and self._device_process.state() != QProcess.ProcessState.NotRunning:
             self._device_process.kill()

@@ -34,6 +34,7 @@ from studio.ui.widgets.model_picker import ModelPicker
 class PlaygroundTab(PlaygroundFiles, QWidget):
     busy_changed = Signal(bool)
     use_dataset_in_finetune = Signal(str)  # a dataset file just saved here, to fine-tune on
+    evaluate_requested = Signal(dict)  # evaluation config fields: this model, adapter, prompt and examples
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -75,6 +76,10 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         tuned_browse.clicked.connect(self._browse_tuned)
         self.load_button = QPushButton("Load")
         self.load_button.clicked.connect(self.load_models)
+        self.evaluate_button = QPushButton("Evaluate…")
+        self.evaluate_button.setToolTip("Score this model (and the adapter) with this system prompt and these "
+                                        "few-shot examples on a held-out file, in the Evaluate tab")
+        self.evaluate_button.clicked.connect(self.evaluate)
         self.status = QLabel("No model loaded yet; it loads with the first prompt.")
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.error_panel = ErrorPanel(self)
@@ -85,6 +90,7 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         row.addWidget(self.run_picker, 1)
         row.addWidget(tuned_browse)
         row.addWidget(self.load_button)
+        row.addWidget(self.evaluate_button)
         top.addRow("Adapter / fine-tuned", row)
 
         self.in_context = InContextPanel()

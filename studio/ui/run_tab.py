@@ -8,11 +8,18 @@ from pathlib import Path
 from studio.engine.errors import StudioError
 
 
+CONFIG_FILTER = "Run config (*.yaml *.yml *.json);;All files (*)"
+
+
 class RunTab:
-    """Mixin for a QWidget tab holding `self.panel` (a RunPanel). The tab provides: TASK ("sft"), start(),
-    set_config(cfg), _set_running(bool) (enable/disable its form) and the signals run_started, run_ended."""
+    """Mixin for a QWidget tab holding `self.panel` (a RunPanel). The tab provides: TASK ("sft"), CONFIG_CLASS,
+    RUN_WORDS, start(), config(), set_config(cfg), _set_running(bool) (enable/disable its form) and the signals
+    run_started, run_ended."""
 
     TASK = ""
+    CONFIG_CLASS: type = object
+    RUN_WORDS = "a run"  # what the tab's config describes, in "… is not a fine-tuning run"
+    CLI_COMMAND = "studio train"
     # Checks whose findings the tab shows in its own widgets (the dataset panel, the corpus summary).
     PREFLIGHT_SHOWN_ELSEWHERE: tuple[str, ...] = ("data",)
 
@@ -27,6 +34,51 @@ class RunTab:
         p.run_started.connect(self.run_started)
         p.run_ended.connect(self.run_ended)
         p.running_changed.connect(self._set_running)
+
+    # -- config files ------------------------------------------------------------------------------
+    def save_config_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from studio.engine.config import save_config
+        from studio.ui import settings
+
+        try:
+            cfg = self.config()
+        except StudioError as err:
+            self.error_panel.show_exception(err)
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save the config", str(
+            Path(settings.last_dir("config")) / f"{cfg.name}.yaml"), CONFIG_FILTER)
+        if path:
+            settings.set_last_dir("config", path)
+            save_config(cfg, path)
+            self.panel.status_label.setText(f"Saved {path} — run it with: {self.CLI_COMMAND} {path}")
+
+    def load_config_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from studio.ui import settings
+
+        path, _ = QFileDialog.getOpenFileName(self, "Load a config", settings.last_dir("config"), CONFIG_FILTER)
+        if path:
+            settings.set_last_dir("config", path)
+            self.load_config_file(path)
+
+    def load_config_file(self, path) -> bool:
+        from studio.engine.config import load_config
+
+        try:
+            cfg = load_config(path)
+        except StudioError as err:
+            self.error_panel.show_exception(err)
+            return False
+        if not isinstance(cfg, self.CONFIG_CLASS):
+            self.error_panel.show_error("bad_config", f"{path} is a '{cfg.task}' run, not {self.RUN_WORDS}.",
+                                        "Open it in the tab for that kind of run.")
+            return False
+        self.error_panel.clear()
+        self.set_config(cfg)
+        return True
 
     # -- the live pre-flight check -----------------------------------------------------------------
     def _init_preflight(self) -> None:

@@ -23,7 +23,7 @@ def test_window_opens_with_three_tabs_without_torch(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == "['Pre-train', 'Fine-tune', 'Prompt playground', 'Runs']"
+    assert lines[0] == "['Pre-train', 'Fine-tune', 'Prompt playground', 'Evaluate', 'Runs']"
     assert lines[1] == "False False", "torch/transformers imported while opening the window"
 
 
@@ -38,7 +38,8 @@ def test_smoke_test_flag(tmp_path):
 
 def test_tabs_menu_and_status(main_window):
     w = main_window
-    assert [w.tabs.tabText(i) for i in range(w.tabs.count())] == ["Pre-train", "Fine-tune", "Prompt playground", "Runs"]
+    assert [w.tabs.tabText(i) for i in range(w.tabs.count())] == ["Pre-train", "Fine-tune", "Prompt playground",
+                                                                   "Evaluate", "Runs"]
     assert w.tabs.currentWidget() is w.finetune_tab  # the default tab
     menus = [a.text() for a in w.menuBar().actions()]
     assert menus == ["&File", "&Help"]

@@ -119,7 +119,7 @@ def test_cancel_keeps_the_window_and_the_run(qtbot, flow):
 def test_keep_training_in_the_background_then_the_next_window_reattaches(qtbot, flow):
     w = window(qtbot)
     tab, run_dir = start_fake_run(w, qtbot, flow)
-    answers = DialogAnswerer("Keep training in the background")
+    answers = DialogAnswerer("Keep it running in the background")
     w.close()
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=WAIT)
     answers.stop()

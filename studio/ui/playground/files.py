@@ -1,4 +1,5 @@
-"""The playground's files: presets, the examples saved as a dataset, batch prompt files and batch results.
+"""The playground's files: presets, the examples saved as a dataset, batch prompt files and batch results, and
+the preset handed to the Evaluate tab.
 
 A mixin of PlaygroundTab (it uses the tab's widgets and error panel). The dialogs call the `*_file`
 methods; tests call them directly with a path.
@@ -92,3 +93,36 @@ class PlaygroundFiles:
         path = QFileDialog.getExistingDirectory(self, "Adapter or fine-tuned model folder")
         if path:
             self.tuned_edit.setText(path)
+
+    def evaluate(self) -> dict | None:
+        """Hand this model, adapter, mode, system prompt and template to the Evaluate tab; the few-shot
+        examples travel as a preset saved in WORKSPACE/presets, the shot pool, compared at k = 0 and k = all."""
+        preset = self.preset()
+        fields = dict(model=self.model_picker.model(), mode=preset.mode, system=preset.system,
+                      completion_template=preset.completion_template, shots="0")
+        if self._tuned():
+            fields["tuned"] = self._tuned()  # ticked beside the candidates already ticked there
+        if preset.examples:
+            try:
+                path = self._save_evaluation_preset(preset)
+            except (StudioError, OSError) as exc:
+                self._show_error(exc if isinstance(exc, StudioError) else StudioError(
+                    f"Could not save the examples for the evaluation: {exc}.", "Check the workspace folder."))
+                return None
+            fields.update(shot_pool=str(path), shots=f"0, {len(preset.examples)}", shot_selection="fixed")
+        self.evaluate_requested.emit(fields)
+        return fields
+
+    def _save_evaluation_preset(self, preset) -> Path:
+        import datetime as _dt
+
+        from studio.ui import settings
+
+        folder = settings.workspace() / "presets"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path, n = folder / f"{stamp}.json", 1
+        while path.exists():
+            n += 1
+            path = folder / f"{stamp}-{n}.json"
+        return save_preset(preset, path)

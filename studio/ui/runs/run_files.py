@@ -69,3 +69,19 @@ def playground_target(entry: RunEntry) -> tuple[str, str] | None:
         return str(out), ""
     base = str(entry.config.get("model") or "")
     return (base, str(out)) if base else None
+
+
+def evaluation_target(entry: RunEntry) -> tuple[str, str] | None:
+    """(output folder, the model it was trained from) of a finished fine-tune or pre-train run, for the Evaluate
+    tab; None for other runs and runs without an output."""
+    if entry.summary.task not in ("sft", "pretrain") or entry.summary.status not in ("completed", "stopped"):
+        return None
+    out = output_path(entry)
+    return (str(out), str(entry.config.get("model") or "")) if out is not None else None
+
+
+def has_results(entry: RunEntry) -> bool:
+    """Whether an evaluation's folder holds results to show."""
+    from studio.engine.evaluate.results import RESULTS_FILE
+
+    return (entry.path / RESULTS_FILE).is_file()

@@ -17,6 +17,9 @@ from studio.ui.runs import curves, rows, run_files
 from studio.ui.runs.catalog import RunCatalog
 from studio.ui.widgets.loss_plot import LossPlot
 
+EVALUATE_TIP = ("Compare this run's adapter or model with prompting the base model, on a held-out file, in the "
+                "Evaluate tab")
+RESULTS_TIP = "Show this evaluation's results in the Evaluate tab"
 COLUMNS = ["Name", "Kind", "Model", "Dataset", "Method", "Status", "Steps", "Best eval loss", "Date"]
 STATUS_COLORS = {"failed": QColor(190, 40, 40), "completed": QColor(30, 120, 50), "stopped": QColor(160, 110, 0),
                  "running": QColor(30, 90, 200), "unknown": QColor(110, 110, 110)}
@@ -30,7 +33,7 @@ def _cells(entry: rows.RunEntry) -> dict[str, tuple[str, str]]:
         "Kind": (rows.kind_text(s), ""),
         "Model": (rows.model_text(s), s.model),
         "Dataset": (rows.dataset_text(entry), "\n".join(rows.dataset_paths(entry))),
-        "Method": (s.method, ""),
+        "Method": ("—" if s.task == "eval" else s.method, ""),
         "Status": (s.status, (s.error or "") if s.status in ("failed", "unknown") else ""),
         "Steps": (rows.steps_text(s), ""),
         "Best eval loss": (rows.loss_text(s.best_eval_loss), ""),
@@ -45,6 +48,8 @@ class RunsView(QWidget):
     run_selected = Signal(object)  # Path of the run folder, when one run becomes the selection
     open_in_playground = Signal(str, str)  # (base model, adapter folder), or (model folder, "")
     resume_requested = Signal(object)  # Path of a stopped or failed run folder with a complete checkpoint
+    evaluate_requested = Signal(str, str)  # (a finished run's adapter or model folder, the model it was trained from)
+    show_results_requested = Signal(object)  # Path of an evaluation's run folder, to show in the Evaluate tab
     refreshed = Signal()  # the table now shows the workspace as it was read
 
     def __init__(self, workspace: Path | None = None, parent=None, *, tasks: set[str] | None = None):
@@ -84,6 +89,7 @@ class RunsView(QWidget):
         self.refresh_action = self._action("Refresh", "Read the workspace's runs again", self.refresh)
         self.open_action = self._action("Open in playground", "Try the run's adapter or model in the playground",
                                         self.open_selected_in_playground)
+        self.evaluate_action = self._action("Evaluate", EVALUATE_TIP, self.evaluate_selected)
         self.resume_action = self._action("Resume", "Continue this run from its last complete checkpoint",
                                           self.resume_selected)
         self.load_action = self._action("Load config", "Put this run's settings in the form, to run it again or "
@@ -96,16 +102,16 @@ class RunsView(QWidget):
                                           self.show_selected_folder)
         self.menu = QMenu(self)
         buttons = QHBoxLayout()
-        for action in (self.refresh_action, self.open_action, self.resume_action, self.load_action,
-                       self.rename_action, self.delete_action, self.folder_action):
+        for action in (self.refresh_action, self.open_action, self.evaluate_action, self.resume_action,
+                       self.load_action, self.rename_action, self.delete_action, self.folder_action):
             button = QToolButton()
             button.setDefaultAction(action)
             buttons.addWidget(button)
             if action is not self.refresh_action:
                 self.menu.addAction(action)
         buttons.addStretch(1)
-        (self.refresh_button, self.playground_button, self.resume_button, self.load_button, self.rename_button,
-         self.delete_button, self.folder_button) = [buttons.itemAt(i).widget() for i in range(7)]
+        (self.refresh_button, self.playground_button, self.evaluate_button, self.resume_button, self.load_button,
+         self.rename_button, self.delete_button, self.folder_button) = [buttons.itemAt(i).widget() for i in range(8)]
 
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -272,6 +278,11 @@ class RunsView(QWidget):
         entries = self.selected_entries()
         one = entries[0] if len(entries) == 1 else None
         self.open_action.setEnabled(one is not None and run_files.playground_target(one) is not None)
+        results = one is not None and one.summary.task == "eval"
+        self.evaluate_action.setText("Show results" if results else "Evaluate")
+        self.evaluate_action.setToolTip(RESULTS_TIP if results else EVALUATE_TIP)
+        self.evaluate_action.setEnabled(one is not None and (run_files.has_results(one) if results
+                                                             else run_files.evaluation_target(one) is not None))
         self.resume_action.setEnabled(one is not None and one.summary.status in ("stopped", "failed")
                                       and one.summary.resumable)
         self.load_action.setEnabled(one is not None and (one.path / CONFIG_FILE).is_file())
@@ -291,6 +302,19 @@ class RunsView(QWidget):
         target = run_files.playground_target(entry) if entry else None
         if target is not None:
             self.open_in_playground.emit(*target)
+
+    def evaluate_selected(self) -> None:
+        """An evaluation: show its results; a finished training run: evaluate its output."""
+        entry = self._selected_entry()
+        if entry is None:
+            return
+        if entry.summary.task == "eval":
+            if run_files.has_results(entry):
+                self.show_results_requested.emit(entry.path)
+            return
+        target = run_files.evaluation_target(entry)
+        if target is not None:
+            self.evaluate_requested.emit(*target)
 
     def resume_selected(self) -> None:
         entry = self._selected_entry()
