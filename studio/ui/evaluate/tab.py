@@ -27,7 +27,7 @@ from studio.ui.evaluate.run_results import HELDOUT, LOG, RunResults
 from studio.ui.remembered import TabMemory
 from studio.ui.run_tab import RunTab
 from studio.ui.widgets import ConfigForm, ModelPicker
-from studio.ui.widgets.run_panel import RunPanel
+from studio.ui.widgets.run_panel import READY, RunPanel
 
 CANDIDATE_FIELDS = ("shots", "shot_pool", "shot_selection", "tuned")
 DATA_FIELDS = ("format", "kind", "max_examples", "column_mapping")
@@ -124,7 +124,7 @@ class EvaluateTab(RunResults, RunTab, QWidget):
         self.left = left
 
         panel = self.panel
-        panel.progress.setFormat("%v / %m scored")
+        panel.progress.setFormat("")  # "%v / %m scored" once a run starts (see _set_running)
         panel.loss_plot.hide()  # a loss curve means nothing here; the log stays
         panel.tabs.setTabText(LOG, "Log")
         self.results_view = ResultsView()
@@ -257,6 +257,9 @@ class EvaluateTab(RunResults, RunTab, QWidget):
             self.panel.checks_view.show_report(None)
         problem = self.start_problem()
         self.panel.set_start_allowed(problem is None, problem or "")
+        if not self.panel.is_running() and self.panel.final_event is None and self.shown_run is None:
+            # Say why Start is grey where the eye already is, once there is something to evaluate.
+            self.panel.status_label.setText(f"Not ready: {problem}" if problem and self.heldout.path() else READY)
         if self.shown_run is not None:
             self.panel.set_hint("")  # results are shown: the first steps are no longer news
             return
