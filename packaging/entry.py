@@ -3,7 +3,8 @@
 In a frozen build ``sys.executable`` is the app binary itself, so when the app starts a training
 worker as ``sys.executable -m studio.engine.worker RUN_DIR`` (studio/engine/supervisor.py) the
 binary is called with ``-m studio.engine.worker RUN_DIR``. This script sends such calls to the
-worker's ``main`` and everything else to ``studio.cli.main`` (no arguments: the GUI).
+worker's ``main`` and everything else to ``studio.launcher.main`` (no arguments: the GUI; a sub-command: the
+CLI).
 
 It also calls ``multiprocessing.freeze_support()`` so that child processes that a library
 starts through ``multiprocessing`` (datasets' ``num_proc``, torch DataLoader workers with the
@@ -22,9 +23,10 @@ from typing import Callable, Sequence
 MODULES: dict[str, str] = {
     "studio.engine.worker": "studio.engine.worker:main",
     "studio.cli": "studio.cli:main",
+    "studio": "studio.launcher:main",
     "studio.engine.starter": "studio.engine.starter:main",
 }
-DEFAULT = "studio.cli:main"
+DEFAULT = "studio.launcher:main"
 
 
 def _resolve(target: str) -> Callable[[list[str]], int]:
@@ -39,7 +41,7 @@ def dispatch(argv: Sequence[str]) -> int:
 
     ``-m studio.engine.worker RUN_DIR`` → ``studio.engine.worker.main([RUN_DIR])``;
     ``-m NAME`` for a name not in MODULES → exit status 2 with a message;
-    anything else → ``studio.cli.main(argv)``.
+    anything else → ``studio.launcher.main(argv)`` (the window, or the CLI for a sub-command).
     """
     argv = list(argv)
     if argv and argv[0].startswith("-m"):

@@ -1,4 +1,6 @@
-"""`studio`: with no arguments opens the app; sub-commands run the same jobs without a window."""
+"""The command line: the sub-commands of `studio` (train, eval, generate, check, runs, doctor), the same jobs as
+the app without a window. It never imports Qt: `studio` with no arguments opens the window through
+studio.launcher, which calls this module for everything else."""
 
 from __future__ import annotations
 
@@ -205,9 +207,9 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_gui(args) -> int:
-    from studio.ui.app import main as gui_main
-
-    return gui_main(args.gui_args)
+    print("The window is opened by `studio` (or `python -m studio`) with no arguments, or `studio gui`.",
+          file=sys.stderr)
+    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,10 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h", "--version"):
-        from studio.ui.app import main as gui_main
-
-        return gui_main(argv)
     args = build_parser().parse_args(argv)
     if args.version:
         from studio.engine.system_report import version_text

@@ -68,11 +68,11 @@ def test_ico_and_icns_hold_pngs():
 def test_entry_dispatches_worker(monkeypatch):
     entry = load_entry()
     calls = []
-    import studio.cli
     import studio.engine.worker
+    import studio.launcher
 
     monkeypatch.setattr(studio.engine.worker, "main", lambda argv: calls.append(("worker", argv)) or 0)
-    monkeypatch.setattr(studio.cli, "main", lambda argv: calls.append(("cli", argv)) or 0)
+    monkeypatch.setattr(studio.launcher, "main", lambda argv: calls.append(("cli", argv)) or 0)
     monkeypatch.setattr(sys, "argv", ["adapt-studio"])
 
     assert entry.dispatch(["-m", "studio.engine.worker", "/tmp/run"]) == 0

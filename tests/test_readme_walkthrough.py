@@ -2,8 +2,8 @@
 read from README.md (not copied here) and run as a newcomer would, from the repository root, with the
 starter model and the sample instructions that ship in resources/, in an empty workspace and offline.
 
-`studio` is the console script for `studio.cli:main` (pyproject.toml); it is run here as
-`python -m studio.cli` with this interpreter, so the test does not depend on where the script was
+`studio` is the console script for `studio.launcher:main` (pyproject.toml), which hands sub-commands to
+`studio.cli.main`; they are run here as `python -m studio.cli` with this interpreter, so the test does not depend on where the script was
 installed from.
 """
 
@@ -39,12 +39,12 @@ def run_studio(argv: list[str], workspace: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
 
 
-def test_the_studio_command_is_the_cli_main():
+def test_the_studio_command_is_the_launcher():
     from importlib.metadata import entry_points
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
-    assert scripts["studio"] == "studio.cli:main"
-    assert 'studio = "studio.cli:main"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert scripts["studio"] == "studio.launcher:main"
+    assert 'studio = "studio.launcher:main"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
 
 
 def test_readme_walkthrough_block_is_found_and_uses_shipped_files():

@@ -195,9 +195,10 @@ def summarize_run(run_dir: Path) -> RunSummary:
     elif status == "starting":
         status = "running"
     task = cfg.get("task", "?")
+    method = cfg.get("method", {"pretrain": "full", "eval": "-"}.get(task, "?"))
     dataset = cfg.get("dataset") or cfg.get("corpus") or ""
     return RunSummary(path=run_dir, name=str(cfg.get("name", run_dir.name)), task=task,
-                      method=str(cfg.get("method", "full" if task == "pretrain" else "?")),
+                      method=str(method),
                       model=str(cfg.get("model", "") or (f"new {cfg.get('architecture')}" if cfg.get("mode") == "scratch"
                                                          else "")),
                       dataset=str(dataset), started=state.first_time or folder_time(run_dir), status=status,
