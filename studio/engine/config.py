@@ -167,10 +167,6 @@ def register_task(name: str, cls: type) -> None:
     TASKS[name] = cls
 
 
-def field_info(cls) -> list[dataclasses.Field]:
-    return list(fields(cls))
-
-
 def _type_of(cls, f: dataclasses.Field):
     hints = typing.get_type_hints(cls)
     return hints[f.name]

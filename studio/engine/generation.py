@@ -35,7 +35,7 @@ class LoadedModel:
         return context_window(self.model.config, self.tokenizer)
 
 
-def check_adapter(adapter: Path, model_path: Path | None = None) -> dict:
+def check_adapter(adapter: Path) -> dict:
     import json
 
     adapter = Path(adapter)
@@ -61,7 +61,7 @@ def load_for_generation(model: str, adapter: str | None = None, *, device: str =
     choice = choose_device(device, precision)
     adapter_path = Path(adapter).expanduser() if adapter else None
     if adapter_path:
-        check_adapter(adapter_path, model_path)  # before the (slow) model load
+        check_adapter(adapter_path)  # before the (slow) model load
     # A fine-tuned adapter carries the tokenizer and chat template it was trained with.
     tok_source = adapter_path if adapter_path and (adapter_path / "tokenizer_config.json").is_file() else model_path
     tokenizer = load_tokenizer(tok_source, trust_remote_code)

@@ -84,11 +84,6 @@ def flops_per_token(arch: Arch, vocab_size: int, context: int) -> float:
     return 6 * parameter_count(arch, vocab_size, context) + 12 * arch.layers * arch.hidden * context
 
 
-def time_estimate(arch: Arch, vocab_size: int, context: int, tokens: int, device: str = "cpu") -> float:
-    """Rough training time in seconds for `tokens` trained tokens."""
-    return flops_per_token(arch, vocab_size, context) * tokens / THROUGHPUT.get(device, THROUGHPUT["cpu"])
-
-
 def human_count(n: float) -> str:
     for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= div:

@@ -276,10 +276,6 @@ class ConfigForm(QWidget):
         (self._hidden.discard if visible else self._hidden.add)(name)
         self._apply_visibility()
 
-    def hide_fields(self, names: typing.Iterable[str]) -> None:
-        self._hidden |= set(names) & set(self.editors)
-        self._apply_visibility()
-
     def is_field_visible(self, name: str) -> bool:
         return name in self.editors and name not in self._hidden
 

@@ -151,7 +151,6 @@ class LossPlot(QWidget):
         self.smoothing = smoothing
         self._data: dict[str, tuple[list[float], list[float]]] = {}
         self._curves: dict[str, pg.PlotDataItem] = {}
-        self._visible: dict[str, bool] = {}
         self._dirty: set[str] = set()
         self._ema_sum = 0.0  # the EMA before debiasing
         self._ema_n = 0
@@ -208,9 +207,6 @@ class LossPlot(QWidget):
         ys.append(value)
         self._dirty.add(series)
 
-    def series_names(self) -> list[str]:
-        return list(self._data)
-
     def series_data(self, series: str) -> tuple[list[float], list[float]]:
         xs, ys = self._data.get(series, ([], []))
         return list(xs), list(ys)
@@ -235,11 +231,6 @@ class LossPlot(QWidget):
         self.plot.vb.enableAutoRange(x=True, y=True)
         self.right_view.enableAutoRange(x=True, y=True)
         self.plot.hideAxis("right")
-
-    def set_series_visible(self, series: str, visible: bool) -> None:
-        self._visible[series] = visible
-        if series in self._curves:
-            self._curves[series].setVisible(visible)
 
     def load_events(self, events: list[dict]) -> None:
         """Show a past run: `log` events give train and learning rate, `eval` events give eval."""
@@ -309,7 +300,6 @@ class LossPlot(QWidget):
                 self.legend.addItem(curve, LABELS.get(series, series))
             else:
                 self.plot.addItem(curve)
-            curve.setVisible(self._visible.get(series, True))
             self._curves[series] = curve
         return curve
 
