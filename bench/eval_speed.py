@@ -12,7 +12,7 @@ Arms, each against its own baseline measured in the same run on the same prompts
 * loglik: `scoring.score_continuations` over every (example, option) pair, against one forward per pair
   (full sequence, log_softmax, gather). The continuation is the label followed by the template's end of turn.
   "no prefix reuse" is ours with the shared-prefix cache turned off, to show what that part brings.
-* generate: `scoring.generate_batch` against `model.generate` per example (greedy, --new-tokens).
+* generate: `generating.generate_batch` against `model.generate` per example (greedy, --new-tokens).
 
 Both sides of an arm must give the same answers (checked: same predicted label, same generated text). The
 machines are shared and noisy: arms take turns within each trial, each arm's best trial counts, every trial
@@ -134,7 +134,7 @@ def our_loglik(model, tokenizer, prompts, options, dev, batch_size, reuse_prefix
 
 
 def our_generate(model, tokenizer, prompts, new_tokens, dev, batch_size):
-    from studio.engine.evaluate.scoring import generate_batch
+    from studio.engine.evaluate.generating import generate_batch
 
     return [g.text for g in generate_batch(model, tokenizer, prompts, device=dev, max_new_tokens=new_tokens,
                                            batch_size=batch_size)]
@@ -202,7 +202,8 @@ def run(examples: int = 1000, trials: int = 2, batch_size: int = 16, new_tokens:
     lengths = {k: sum(len(p) for p in prompts[k]) / len(prompts[k]) for k in (0, 3)}
     shared = {k: common_prefix_length(prompts[k]) for k in (0, 3)}
     return {"examples": examples, "trials": trials, "batch_size": batch_size, "new_tokens": new_tokens, "chunk": chunk,
-            "machine": machine(), "load": (load_before, os.getloadavg()[0]), "torch_threads": torch.get_num_threads(), "times": times, "checks": checks,
+            "machine": machine(), "load": (load_before, os.getloadavg()[0]), "torch_threads": torch.get_num_threads(),
+            "times": times, "checks": checks,
             "prompt_tokens": lengths, "shared_prefix": shared, "labels": {lab: sum(e["label"] == lab for e in data)
                                                                           for lab in LABELS}}
 

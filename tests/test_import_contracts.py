@@ -2,7 +2,7 @@
 the contracts in pyproject.toml — the engine never imports the UI, the command line or Qt; the command line never
 imports the UI or Qt (the window is opened by studio.launcher)."""
 
-from conftest import ROOT
+from tests.conftest import ROOT
 
 
 def test_the_import_contracts_hold(capsys, monkeypatch):

@@ -73,3 +73,10 @@ def cached_heldout(path: str, fmt: str = "auto", mapping: dict | None = None, ki
 
     key = ("heldout", file_identity(Path(path)), fmt, tuple(sorted((mapping or {}).items())), kind)
     return _remember(_datasets, key, lambda: read_heldout(path, fmt, mapping or {}, kind))
+
+
+def cached_pool(path: str, kind: str):
+    """An evaluation's in-context examples as the evaluation reads them (evaluate.recipe.read_pool)."""
+    from studio.engine.evaluate.recipe import read_pool
+
+    return _remember(_datasets, ("pool", file_identity(Path(path)), kind), lambda: read_pool(path, kind))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QPushButton, QScrollArea,
-                               QSplitter, QVBoxLayout, QWidget)
+                               QVBoxLayout, QWidget)
 
 from studio.engine.config import FineTuneConfig
 from studio.engine.errors import BadConfig, StudioError
@@ -107,17 +107,7 @@ class FineTuneTab(RunTab, QWidget):
         self.dataset_panel.dataset_changed.connect(lambda _p: panel.tabs.setCurrentIndex(1))
         panel.set_hint(HINT)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(panel)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setChildrenCollapsible(False)
-        self.splitter = splitter
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
-        panel.install_shortcuts(self)
+        self._place_beside_panel(left)
 
     # -- config ------------------------------------------------------------------------------
     def _on_method_changed(self, *_):

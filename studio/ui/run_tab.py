@@ -35,6 +35,23 @@ class RunTab:
         p.run_ended.connect(self.run_ended)
         p.running_changed.connect(self._set_running)
 
+    def _place_beside_panel(self, left) -> None:
+        """The tab's layout: what to run on the left (two fifths), the run panel on the right; its shortcuts."""
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QSplitter, QVBoxLayout
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.panel)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+        self.panel.install_shortcuts(self)
+
     # -- config files ------------------------------------------------------------------------------
     def save_config_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog

@@ -7,8 +7,9 @@ import threading
 import pytest
 import torch
 
-from studio.engine.evaluate.scoring import (MIN_SHARED_PREFIX, Stopped, common_prefix_length, generate_batch,
-                                            perplexity, score_continuations)
+from studio.engine.evaluate.generating import generate_batch
+from studio.engine.evaluate.scoring import (MIN_SHARED_PREFIX, Stopped, common_prefix_length, perplexity,
+                                            score_continuations)
 from tests.conftest import QA_PAIRS, plain_text
 
 ATOL = 1e-4

@@ -32,21 +32,15 @@ def _is_run_folder(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file() and (path / EVENTS_FILE).is_file()
 
 
-def _run_costs(run_dir: Path) -> tuple[float | None, int | None]:
-    """Training time (first training event to the end) and tokens seen, from a run's events."""
-    from studio.engine.run_state import load_run_state
-
-    state = load_run_state(run_dir)
+def _run_costs(state) -> tuple[float | None, int | None]:
+    """Training time (first training event to the end) and tokens seen, from a run's state."""
     seconds = None
     if state.started_time is not None and state.last_time is not None:
         seconds = max(0.0, state.last_time - state.started_time)
     return seconds, state.tokens_seen
 
 
-def _output_of_run(run_dir: Path) -> Path:
-    from studio.engine.run_state import load_run_state
-
-    state = load_run_state(run_dir, with_history=False)
+def _output_of_run(run_dir: Path, state) -> Path:
     output = Path(state.output) if state.output else None
     if output is None or not output.exists():
         for name in ("adapter", "model"):
@@ -86,8 +80,13 @@ def tuned_candidate(path: str, base_model: str, number: int) -> Candidate:
                         "run in the workspace).", "Choose an adapter/ or model/ folder of a finished run, the run "
                         "folder, or a run's name.", field="tuned")
     run = folder if _is_run_folder(folder) else folder.parent if _is_run_folder(folder.parent) else None
+    state = None
+    if run is not None:
+        from studio.engine.run_state import load_run_state
+
+        state = load_run_state(run)  # with the runs it resumed: the training time and tokens of the whole curve
     if folder == run:
-        folder = _output_of_run(run)
+        folder = _output_of_run(run, state)
     name = _run_name(run) if run else folder.name
     if (folder / "adapter_config.json").is_file():
         cand = Candidate(f"tuned-{number}", f"{name} (LoRA adapter)", "tuned", _adapter_base(folder, base_model),
@@ -99,7 +98,7 @@ def tuned_candidate(path: str, base_model: str, number: int) -> Candidate:
                         "Choose the adapter/ or model/ folder of a finished run, or the run folder.", field="tuned")
     if run is not None:
         cand.run = str(run)
-        cand.train_seconds, cand.train_tokens = _run_costs(run)
+        cand.train_seconds, cand.train_tokens = _run_costs(state)
     return cand
 
 

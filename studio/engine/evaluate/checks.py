@@ -76,14 +76,14 @@ def _check_tuned_model(cand, report) -> None:
 
 
 def _check_pool(cfg, heldout, largest: int, report) -> None:
-    from studio.engine.evaluate.recipe import read_pool
+    from studio.engine.preflight_cache import cached_pool
 
     if _same_file(cfg.shot_pool, cfg.dataset):
         report.add("warning", "data", "The shot pool is the held-out file: an example is never shown as its own "
                    "shot, but the others are, so the comparison favours prompting.",
                    "Use the training file as the shot pool.", field="shot_pool")
     try:
-        pool = read_pool(cfg.shot_pool, heldout.kind if heldout is not None else "auto")
+        pool = cached_pool(cfg.shot_pool, heldout.kind if heldout is not None else "auto")
     except StudioError as err:
         report.add("error", "data", f"Shot pool: {err.message}", err.hint, field="shot_pool", kind=err.kind)
         return

@@ -157,14 +157,13 @@ def run_eval(cfg, run_dir: Path, events: EventWriter, stop) -> None:
                "mode": cfg.mode, "candidates": [], "recommendation": "", "warnings": warnings}
     rows = [{"index": i, "where": e.where, "input": e.input[:2000], "reference": e.reference[:2000], "answers": {}}
             for i, e in enumerate(heldout.examples)]
-    phases = 2 if heldout.kind == "generation" or heldout.kind == "classification" and cfg.generate else 1
     progress = Progress(events, len(heldout.examples) * len(candidates))
     from studio.engine.models import choose_device
 
     choice = choose_device(cfg.device, cfg.precision)
     events.emit("started", task="eval", total_steps=int(progress.total), device=choice.device,
                 device_name=choice.name, precision=choice.precision, kind=heldout.kind,
-                examples=len(heldout.examples), candidates=[c.label for c in candidates], phases=phases)
+                examples=len(heldout.examples), candidates=[c.label for c in candidates])
     status, current = "completed", None
     try:
         for cand in candidates:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from studio.engine.evaluate import metrics
 from studio.engine.evaluate.prompts import FitCounts, Prompt, PromptStyle, answer_ids, fit_prompt
-from studio.engine.evaluate.scoring import generate_batch, perplexity, score_continuations
+from studio.engine.evaluate.generating import generate_batch
+from studio.engine.evaluate.scoring import perplexity, score_continuations
 from studio.engine.evaluate.shots import Shot, select_shots
 
 

@@ -73,7 +73,8 @@ class HeldOutPreview(QWidget):
 
         lines = [heldout.describe()]
         if heldout.kind == "classification" and heldout.columns:
-            lines.append(f"Text from column '{heldout.columns.get('text')}', label from '{heldout.columns.get('label')}'.")
+            columns = heldout.columns
+            lines.append(f"Text from column '{columns.get('text')}', label from '{columns.get('label')}'.")
         if heldout.dropped:
             lines.append(f"Dropped: {describe_drops(heldout.dropped)}.")
         lines += [f"Warning: {w}" for w in heldout.warnings]

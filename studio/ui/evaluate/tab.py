@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QPushButton, QScrollArea,
-                               QSplitter, QVBoxLayout, QWidget)
+                               QVBoxLayout, QWidget)
 
 from studio.engine.errors import BadConfig, StudioError
 from studio.engine.evaluate.config import EvalConfig
@@ -120,7 +120,8 @@ class EvaluateTab(RunResults, RunTab, QWidget):
         left.setFrameShape(QFrame.Shape.NoFrame)
         left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         # Scrolls up and down only; as wide as its content needs, so nothing is cut off at the right.
-        left.setMinimumWidth(max(300, left_inner.minimumSizeHint().width() + left.verticalScrollBar().sizeHint().width()))
+        scrollbar = left.verticalScrollBar().sizeHint().width()
+        left.setMinimumWidth(max(300, left_inner.minimumSizeHint().width() + scrollbar))
         self.left = left
 
         panel = self.panel
@@ -135,17 +136,7 @@ class EvaluateTab(RunResults, RunTab, QWidget):
         self.heldout.file_opened.connect(lambda path: path and panel.tabs.setCurrentIndex(HELDOUT))
         panel.set_hint(HINT)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(panel)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setChildrenCollapsible(False)
-        self.splitter = splitter
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
-        panel.install_shortcuts(self)
+        self._place_beside_panel(left)
 
     # -- config ------------------------------------------------------------------------------
     def config(self) -> EvalConfig:
