@@ -23,7 +23,7 @@ def pretrain(warmup: int = 1, steps: int = 3, block: int = 256, batch: int = 4) 
 
     from studio.engine.data.corpus import load_corpus, pack
     from studio.engine.models import choose_device, load_tokenizer
-    from studio.engine.pretrain import BlockCollator
+    from studio.engine.pretrain.masking import BlockCollator
     from studio.engine.pretrain_config import PretrainConfig
     from studio.engine.training import training_arguments
 
@@ -162,7 +162,7 @@ def playground(trials: int = 5, new_tokens: int = 48) -> dict:
     from transformers.generation.streamers import BaseStreamer
 
     from studio.engine.models import load_tokenizer
-    from studio.engine.prompting import SamplingSettings
+    from studio.engine.prompting.sampling import SamplingSettings
     from studio.engine.streaming import stream_generate
 
     folder = sft_model_folder()

@@ -46,7 +46,7 @@ else
 fi
 
 if [[ ! -d "$ROOT/resources/starter-model" ]]; then
-    echo "warning: resources/starter-model/ is missing; build it with: $PY -m studio.engine.starter" >&2
+    echo "warning: resources/starter-model/ is missing; build it with: $PY tools/build_starter.py" >&2
 fi
 if [[ ! -f "$ROOT/resources/icons/256x256/adapt-studio.png" ]]; then
     QT_QPA_PLATFORM=offscreen "$PY" "$ROOT/packaging/make_icons.py"

@@ -24,7 +24,6 @@ MODULES: dict[str, str] = {
     "studio.engine.worker": "studio.engine.worker:main",
     "studio.cli": "studio.cli:main",
     "studio": "studio.launcher:main",
-    "studio.engine.starter": "studio.engine.starter:main",
 }
 DEFAULT = "studio.launcher:main"
 

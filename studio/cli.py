@@ -68,28 +68,31 @@ def _supervise(cfg, args) -> tuple[int, Path]:
         else:
             worker.kill()
 
-    signal.signal(signal.SIGINT, on_interrupt)
-    state, bar = RunState(), None
-    evaluating = getattr(cfg, "task", "") == "eval"
-    for ev in worker.events():
-        state.apply(ev)
-        t = ev["type"]
-        line = describe_event(ev)
-        if t == "started":
-            bar = tqdm(total=state.total_steps, initial=state.resumed_at, unit="example" if evaluating else "step",
-                       disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
-        elif t == "log" and bar is not None:
-            bar.n = state.step
-            if evaluating:
-                bar.set_postfix_str(state.candidate or "", refresh=False)
-            else:
-                bar.set_postfix(loss=f"{state.last_loss or float('nan'):.4f}",
-                                tok_s=f"{state.tokens_per_s or 0:.0f}", refresh=False)
-            bar.refresh()
-        if line and (not args.quiet or t in ("eval", "scored") or t == "progress" and "dataset" in ev):
-            (tqdm.write if bar is not None else print)(line, file=sys.stderr)
-    if bar is not None:
-        bar.close()
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        state, bar = RunState(), None
+        evaluating = getattr(cfg, "task", "") == "eval"
+        for ev in worker.events():
+            state.apply(ev)
+            t = ev["type"]
+            line = describe_event(ev)
+            if t == "started":
+                bar = tqdm(total=state.total_steps, initial=state.resumed_at, unit="example" if evaluating else "step",
+                           disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+            elif t == "log" and bar is not None:
+                bar.n = state.step
+                if evaluating:
+                    bar.set_postfix_str(state.candidate or "", refresh=False)
+                else:
+                    bar.set_postfix(loss=f"{state.last_loss or float('nan'):.4f}",
+                                    tok_s=f"{state.tokens_per_s or 0:.0f}", refresh=False)
+                bar.refresh()
+            if line and (not args.quiet or t in ("eval", "scored") or t == "progress" and "dataset" in ev):
+                (tqdm.write if bar is not None else print)(line, file=sys.stderr)
+        if bar is not None:
+            bar.close()
+    finally:
+        signal.signal(signal.SIGINT, previous)  # a caller running main() in-process gets its Ctrl-C back
     ev = worker.outcome().final_event or {}
     if ev.get("type") == "finished":
         return 0, run_dir
@@ -151,12 +154,58 @@ def cmd_eval(args) -> int:
 def cmd_generate(args) -> int:
     from studio.engine.generation import generate_text, load_for_generation
 
+    sampling = _sampling_from_args(args)  # checked before the (slow) model load
     loaded = load_for_generation(args.model, args.adapter, device=args.device,
                                  trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
-    print(generate_text(loaded, args.prompt, system=args.system, chat=not args.raw,
-                        max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
-                        temperature=args.temperature or 1.0, seed=args.seed))
+    print(generate_text(loaded, args.prompt, system=args.system, chat=not args.raw, sampling=sampling))
     return 0
+
+
+SAMPLING_SHAPE = ("temperature", "top_p", "top_k")  # giving one of these asks for a sampled reply
+
+
+def _add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per SamplingSettings field, with the help, bounds and default its knob declares."""
+    import dataclasses
+    import typing
+
+    from studio.engine.prompting.sampling import SamplingSettings
+
+    hints = typing.get_type_hints(SamplingSettings)
+    defaults = SamplingSettings()
+    for f in dataclasses.fields(SamplingSettings):
+        meta, flag, default = f.metadata, "--" + f.name.replace("_", "-"), getattr(defaults, f.name)
+        text = meta["help"].replace("%", "%%")
+        if meta.get("min") is not None:
+            text += f" From {meta['min']} to {meta['max']}."
+        if f.name == "greedy":
+            text += (" Default: greedy, unless --temperature, --top-p or --top-k is given (--temperature 0 also "
+                     "means greedy).")
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+            continue
+        if f.name == "stop_strings":
+            parser.add_argument(flag, metavar="TEXT", default=None, help=text)
+            continue
+        typ = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
+        text += f" Default: {default}." if f.name not in SAMPLING_SHAPE else f" Default when sampling: {default}."
+        parser.add_argument(flag, type=typ, metavar="N" if typ is int else "X", default=None, help=text)
+
+
+def _sampling_from_args(args):
+    """SamplingSettings from the options given (the others keep their declared defaults), validated."""
+    import dataclasses
+
+    from studio.engine.prompting.sampling import SamplingSettings, stop_strings_from_text
+
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(SamplingSettings)
+             if getattr(args, f.name, None) is not None}
+    if given.get("temperature") == 0:  # the first `studio generate` spelled greedy as --temperature 0
+        del given["temperature"]
+        given.setdefault("greedy", True)
+    given.setdefault("greedy", not any(name in given for name in SAMPLING_SHAPE))
+    if "stop_strings" in given:
+        given["stop_strings"] = stop_strings_from_text(given["stop_strings"])
+    return SamplingSettings(**given).validate()
 
 
 def cmd_check(args) -> int:
@@ -243,9 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt", required=True)
     g.add_argument("--system", default="")
     g.add_argument("--raw", action="store_true", help="continue raw text instead of a chat turn")
-    g.add_argument("--max-new-tokens", type=int, default=128)
-    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    g.add_argument("--seed", type=int, default=0)
+    _add_sampling_arguments(g)
     g.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
     g.add_argument("--trust-remote-code", action="store_true")
     g.add_argument("--allow-pickle", action="store_true")

@@ -6,6 +6,10 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The test models are tiny: one thread computes them fastest, and on a shared or busy machine several torch
+# threads spin against each other (a step of the tiny model takes ten times as long with two threads there).
+# Set before torch is imported; worker processes inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -75,18 +79,17 @@ def qa_dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def memorised_adapter(tiny_llama, qa_dataset, tmp_path_factory):
-    """The engine's SFT run in-process: a LoRA adapter that has learned the QA pairs by heart."""
-    import threading
-
-    from studio.engine.config import FineTuneConfig
-    from studio.engine.events import EventWriter
-    from studio.engine.sft import run_sft
+def memorised_run(tiny_llama, qa_dataset, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """The engine's SFT run in-process, once for the whole suite: (its run folder, its events). Its LoRA
+    adapter has learned the QA pairs by heart."""
+    from tests.engine.sft_helpers import MEMORISE, run_in_process, sft_config
 
     run_dir = tmp_path_factory.mktemp("sft-run")
-    cfg = FineTuneConfig(model=str(tiny_llama), dataset=str(qa_dataset), method="lora", lora_r=16, lora_alpha=32,
-                         learning_rate=3e-3, epochs=100, batch_size=4, validation_fraction=0, eval_every=0,
-                         save_every=0, warmup_ratio=0, log_every=10, device="cpu")
-    run_sft(cfg, run_dir, EventWriter(run_dir / "events.jsonl", None), threading.Event())
+    events = run_in_process(sft_config(tiny_llama, qa_dataset, **MEMORISE), run_dir)
     assert (run_dir / "adapter" / "adapter_config.json").is_file()
-    return run_dir / "adapter"
+    return run_dir, events
+
+
+@pytest.fixture(scope="session")
+def memorised_adapter(memorised_run) -> Path:
+    return memorised_run[0] / "adapter"

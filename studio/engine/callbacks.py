@@ -18,11 +18,12 @@ class EventCallback(TrainerCallback):
     DIVERGED_LOGS = 3  # consecutive logged losses above the limit that count as divergence
 
     def __init__(self, events: EventWriter, stop_requested: threading.Event, *, started_fields: dict,
-                 extra_eval=None, diverge_above: float | None = None):
+                 extra_eval=None, diverge_above: float | None = None, perplexity: bool = True):
         self.events = events
         self.stop_requested = stop_requested
         self.started_fields = started_fields
         self.extra_eval = extra_eval  # called with (step) at each evaluation, returns extra fields
+        self.perplexity = perplexity  # a language model's eval reports it; a classifier's loss is no perplexity
         self.stopped_by_user = False
         # A loss far above ln(vocabulary size) is worse than guessing uniformly: the run has diverged
         # even if AdamW keeps it finite.
@@ -92,8 +93,9 @@ class EventCallback(TrainerCallback):
                   and not k.endswith(("_runtime", "_per_second"))}
         if self.extra_eval:
             fields.update(self.extra_eval(state.global_step))
-        self.events.emit("eval", step=state.global_step, eval_loss=loss,
-                         perplexity=math.exp(min(loss, 50.0)), **fields)
+        if self.perplexity:
+            fields["perplexity"] = math.exp(min(loss, 50.0))
+        self.events.emit("eval", step=state.global_step, eval_loss=loss, **fields)
 
     def on_save(self, args, state, control, **kwargs):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"

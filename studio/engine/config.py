@@ -159,7 +159,8 @@ class FineTuneConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
 
 TASKS: dict[str, type] = {"sft": FineTuneConfig}
 # Recipes whose config lives in its own module register themselves when that module is imported.
-TASK_MODULES = {"pretrain": "studio.engine.pretrain_config", "eval": "studio.engine.evaluate.config"}
+TASK_MODULES = {"pretrain": "studio.engine.pretrain_config", "eval": "studio.engine.evaluate.config",
+                "classify": "studio.engine.classify.config"}
 
 
 def register_task(name: str, cls: type) -> None:
@@ -235,6 +236,9 @@ def from_dict(data: dict, source: str = "the config") -> Any:
     if not isinstance(data, dict):
         raise BadConfig(f"{source} must be a mapping of field names to values, not {type(data).__name__}.")
     task = data.get("task", "sft")
+    if not isinstance(task, str):
+        raise BadConfig(f"Field 'task' in {source} has the value {task!r}; expected one of "
+                        f"{', '.join(sorted(set(TASKS) | set(TASK_MODULES)))}.", field="task")
     if task not in TASKS and task in TASK_MODULES:
         import importlib
 

@@ -128,13 +128,14 @@ def pretrain_estimate(values: dict, *, characters: int | None, documents: int = 
     if calibration is not None:
         seconds = calibration.startup_s + flops / calibration.flops_per_s
     else:
-        seconds = DEFAULT_STARTUP_S.get(device, 20.0) + flops / presets.THROUGHPUT.get(device, presets.THROUGHPUT["cpu"])
+        throughput = presets.THROUGHPUT.get(device, presets.THROUGHPUT["cpu"])
+        seconds = DEFAULT_STARTUP_S.get(device, 20.0) + flops / throughput
     return Estimate(params, memory, steps, tokens, seconds, calibration)
 
 
 def params_in_folder(folder: str) -> int | None:
-    """Parameter count of a model folder from its safetensors headers (no torch, nothing loaded)."""
-    import json
+    """Parameter count of a model folder from its safetensors headers (no torch, no weights read)."""
+    from safetensors import SafetensorError, safe_open
 
     path = Path(folder or "").expanduser()
     if not path.is_dir():
@@ -142,12 +143,43 @@ def params_in_folder(folder: str) -> int | None:
     total = 0
     for f in path.glob("*.safetensors"):
         try:
-            with open(f, "rb") as fh:
-                n = int.from_bytes(fh.read(8), "little")
-                header = json.loads(fh.read(n))
-        except (OSError, ValueError):
+            with safe_open(f, framework="numpy") as weights:
+                total += sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
+        except (OSError, SafetensorError):
             continue
-        for name, info in header.items():
-            if name != "__metadata__" and isinstance(info, dict):
-                total += math.prod(info.get("shape") or [1])
     return total or None
+
+
+def estimate_device(setting: str) -> str:
+    """The device an estimate is for: the form's choice, with auto read as the CPU (finding a GPU would mean
+    importing torch in the window)."""
+    return "cpu" if setting in ("auto", "cpu") else setting
+
+
+class PretrainEstimator:
+    """Estimates for the pre-training form, calibrated on the workspace's latest run on the same kind of
+    device (read once per device, until `forget_calibration` after a run ends). `workspace` is a function giving
+    the workspace folder, which the settings can move."""
+
+    def __init__(self, workspace):
+        self.workspace = workspace
+        self._calibration: tuple[str, Calibration | None] | None = None
+
+    def calibration(self, device: str) -> Calibration | None:
+        if self._calibration is None or self._calibration[0] != device:
+            self._calibration = (device, latest_calibration(Path(self.workspace()), device))
+        return self._calibration[1]
+
+    def forget_calibration(self) -> None:
+        self._calibration = None
+
+    def estimate(self, values: dict, corpus=None) -> tuple[Estimate, str]:
+        """The estimate for the form's `values` and the corpus summary (None before text is chosen), and the
+        device it is for."""
+        device = estimate_device(values["device"])
+        estimate = pretrain_estimate(values, characters=corpus.characters if corpus else None,
+                                     documents=corpus.documents if corpus else 0,
+                                     folder_params=params_in_folder(values["model"]) if values["mode"] == "continue"
+                                     else None,
+                                     calibration=self.calibration(device), device=device)
+        return estimate, device

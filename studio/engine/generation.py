@@ -2,15 +2,14 @@
 
 `load_pair` loads what the playground compares: a base model and, optionally, an adapter (one
 PeftModel; the base side runs inside `model.disable_adapter()`, so the weights are in memory once)
-or a fully fine-tuned model folder (a second model). Batch prompt files in, batch results out.
+or a fully fine-tuned model folder (a second model). Batch prompt files are read and written by
+studio.engine.prompting.batch_files.
 
-Light at import (no torch): the playground's widgets import the batch file functions.
+Light at import (no torch): torch and transformers load with the first model.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from studio.engine.errors import BadModel
 from studio.engine.models import (DeviceChoice, check_model_safety, choose_device, load_causal_lm, load_tokenizer,
                                   resolve_model_path)
 from studio.engine.prompt_fit import context_window
-from studio.engine.prompting import SamplingSettings
+from studio.engine.prompting.sampling import SamplingSettings
 
 
 @dataclass
@@ -88,15 +87,11 @@ def build_prompt(tokenizer, prompt: str, system: str = "", chat: bool = True) ->
 
 
 def generate_text(loaded: LoadedModel, prompt: str, *, system: str = "", chat: bool = True,
-                  max_new_tokens: int = 128, do_sample: bool = False, temperature: float = 1.0,
-                  top_p: float = 1.0, top_k: int = 0, seed: int | None = None,
-                  repetition_penalty: float = 1.0, stop_strings: list[str] | None = None) -> str:
-    """One reply, not streamed (the CLI's `studio generate`)."""
+                  sampling: SamplingSettings | None = None, **settings) -> str:
+    """One reply, not streamed (the CLI's `studio generate`): with `sampling`, or SamplingSettings made of
+    `settings` (e.g. max_new_tokens=24; greedy by default)."""
     text = build_prompt(loaded.tokenizer, prompt, system, chat)
-    sampling = SamplingSettings(greedy=not do_sample, temperature=temperature, top_p=top_p, top_k=top_k,
-                                repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
-                                stop_strings=list(stop_strings or []), seed=seed)
-    return stream(loaded, text, sampling, chat=chat).text
+    return stream(loaded, text, sampling or SamplingSettings(**settings), chat=chat).text
 
 
 def stream(loaded: LoadedModel, prompt_text: str, sampling: SamplingSettings, *, chat: bool = True,
@@ -165,50 +160,3 @@ def load_pair(model: str, tuned: str | None = None, *, device: str = "auto", tru
                          shared=False)
     check_adapter(tuned_path)  # raises: neither an adapter nor a model
     raise AssertionError("unreachable")
-
-
-# ---- batch prompt files ---------------------------------------------------------------------------------
-
-def read_prompt_file(path: str | Path) -> list[str]:
-    """Prompts from a text file (one a line, blank lines skipped) or a JSON / JSON Lines file of objects
-    with a "prompt" field (read by the dataset reader, so errors name the line or item)."""
-    from studio.engine.data.files import TABLE_SUFFIXES, read_records, read_text
-    from studio.engine.errors import BadDataset
-
-    path = Path(path)
-    if path.suffix.lower() in TABLE_SUFFIXES:
-        records = read_records(path)
-        prompts = []
-        for row, where in zip(records.rows, records.where):
-            if not isinstance(row.get("prompt"), str):
-                raise BadDataset(f"{path}, {where}: expected an object with a text field \"prompt\".")
-            prompts.append(row["prompt"])
-    else:
-        prompts = [line for line in read_text(path).splitlines() if line.strip()]
-    if not prompts:
-        raise BadDataset(f"{path} holds no prompts.")
-    return prompts
-
-
-BATCH_COLUMNS = ("prompt", "base", "tuned", "base_tokens", "tuned_tokens", "error")
-
-
-def batch_columns(rows: list[dict]) -> list[str]:
-    """The columns of batch results: the known ones in a fixed order, then any others."""
-    present = {k for row in rows for k in row}
-    return [c for c in BATCH_COLUMNS if c in present] + sorted(present - set(BATCH_COLUMNS))
-
-
-def save_batch_results(rows: list[dict], path: str | Path) -> Path:
-    """Rows (prompt, base, tuned, ...) as CSV or, for .jsonl names, JSON Lines."""
-    path = Path(path)
-    columns = batch_columns(rows)
-    rows = [{c: row[c] for c in columns if c in row} for row in rows]
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    else:
-        with path.open("w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-    return path

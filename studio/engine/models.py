@@ -135,22 +135,32 @@ def load_tokenizer(path: Path, trust_remote_code: bool = False):
     return tokenizer
 
 
+def quantization_kwargs(choice: DeviceChoice, quantization: str | None) -> dict:
+    """from_pretrained arguments for a base loaded in 4 or 8 bits by bitsandbytes (none for None)."""
+    if not quantization:
+        return {}
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "4bit":
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                    bnb_4bit_compute_dtype=choice.torch_dtype)
+    else:
+        config = BitsAndBytesConfig(load_in_8bit=True)
+    kwargs = {"quantization_config": config}
+    if choice.device != "cpu":
+        kwargs["device_map"] = {"": 0 if choice.device == "cuda" else choice.device}
+    return kwargs
+
+
 def load_causal_lm(path: Path, choice: DeviceChoice, *, quantization: str | None = None,
                    trust_remote_code: bool = False, allow_pickle: bool = False):
     """The model on its device; quantization is None, '4bit' or '8bit' (bitsandbytes)."""
     import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
     kwargs = dict(dtype=choice.torch_dtype, trust_remote_code=trust_remote_code,
                   use_safetensors=None if allow_pickle else True)
-    if quantization == "4bit":
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=choice.torch_dtype)
-    elif quantization == "8bit":
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-    if quantization and choice.device != "cpu":
-        kwargs["device_map"] = {"": 0 if choice.device == "cuda" else choice.device}
+    kwargs.update(quantization_kwargs(choice, quantization))
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except ValueError as exc:

@@ -109,6 +109,11 @@ def preflight(cfg, workspace: Path | None = None) -> Preflight:
 
         check_eval(cfg, report, Path(workspace) if workspace is not None else None)
         return report.result
+    if task == "classify":
+        from studio.engine.classify.checks import check_classify
+
+        check_classify(cfg, report, Path(workspace) if workspace is not None else None)
+        return report.result
     tokenizer = _check_model(cfg, task, report)
     _check_data(cfg, task, tokenizer, report)
     _check_resume(cfg, report)
@@ -122,13 +127,10 @@ def needs_model(cfg) -> bool:
     return getattr(cfg, "task", "sft") != "pretrain" or getattr(cfg, "mode", "") == "continue"
 
 
-def _check_model(cfg, task: str, report: _Report):
-    """The tokenizer of the model, or None when there is no model yet or it cannot be used."""
-    from studio.engine.data.analysis import context_problem, model_context_length
+def model_folder_and_config(cfg, report: _Report):
+    """(the model's folder, its config.json) when it is found and safe to load, else None with a finding."""
     from studio.engine.models import check_model_safety, read_model_config, resolve_model_path
 
-    if not needs_model(cfg):
-        return None
     try:
         path = resolve_model_path(cfg.model, cfg.allow_download)
         config = read_model_config(path)
@@ -140,6 +142,19 @@ def _check_model(cfg, task: str, report: _Report):
     except UnsafeModel as err:
         report.error("model", err)
         return None
+    return path, config
+
+
+def _check_model(cfg, task: str, report: _Report):
+    """The tokenizer of the model, or None when there is no model yet or it cannot be used."""
+    from studio.engine.data.analysis import context_problem, model_context_length
+
+    if not needs_model(cfg):
+        return None
+    found = model_folder_and_config(cfg, report)
+    if found is None:
+        return None
+    path, config = found
     wanted = "mlm" if getattr(cfg, "objective", "clm") == "mlm" else "clm"
     problem = architecture_problem(config, wanted, trusted_code=cfg.trust_remote_code)
     if problem:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.engine.prompting import BadPrompt, Preset, SamplingSettings, check_conversation, render_chat
+from studio.engine.prompting.errors import BadPrompt
+from studio.engine.prompting.presets import Preset
+from studio.engine.prompting.render import check_conversation, render_chat
+from studio.engine.prompting.sampling import SamplingSettings
 
 
 @dataclass

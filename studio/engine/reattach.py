@@ -8,40 +8,90 @@ those whose worker is gone get a `failed` event, so they never read as running.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from studio.engine.events import EventWriter, decode
-from studio.engine.runs import EVENTS_FILE, PID_FILE, STOP_FILE, list_runs, worker_alive
+from studio.engine.events import TERMINAL_TYPES, EventWriter, decode
+from studio.engine.runs import EVENTS_FILE, PID_FILE, STOP_FILE, log_tail, worker_alive
+
+ORPHAN_MESSAGE = ("The worker process ended without finishing (it crashed, was killed, or the computer "
+                  "restarted).")
+
+
+def last_event(run_dir: Path) -> dict | None:
+    """The last complete event of the run's events.jsonl, read from the end of the file (None if it has none)."""
+    try:
+        with open(Path(run_dir) / EVENTS_FILE, "rb") as fh:
+            size, chunk = fh.seek(0, os.SEEK_END), 1 << 16
+            while True:
+                start = max(0, size - chunk)
+                fh.seek(start)
+                lines = fh.read(size - start).split(b"\n")
+                lines.pop()  # what follows the last newline: nothing, or a line still being written
+                for line in reversed(lines[1:] if start else lines):  # a chunk may begin mid-line
+                    event = decode(line.decode("utf-8", errors="replace"))
+                    if event:
+                        return event
+                if start == 0:
+                    return None
+                chunk *= 4
+    except OSError:
+        return None
+
+
+def find_unfinished(workspace: Path) -> tuple[list[Path], list[Path]]:
+    """One pass over the workspace's runs, reading only the end of each events.jsonl: the runs whose worker is
+    still alive (to show again), and the runs whose worker vanished without a final event, which get their
+    `failed` event written now (so they never read as running)."""
+    runs = Path(workspace) / "runs"
+    try:
+        folders = sorted((p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
+    except OSError:
+        return [], []
+    live, closed = [], []
+    for folder in folders:
+        last = last_event(folder)
+        if last is not None and last["type"] in TERMINAL_TYPES:
+            continue
+        if worker_alive(folder):
+            live.append(folder)
+        elif last is not None and _write_orphan_failure(folder):
+            closed.append(folder)
+    return live, closed
 
 
 def live_runs(workspace: Path) -> list[Path]:
     """Runs whose worker process is still alive and has not reported an end."""
-    return [r.path for r in list_runs(workspace) if r.status == "running" and worker_alive(r.path)]
-
-
-def close_orphan(run_dir: Path) -> bool:
-    """If the run started but its worker vanished without a final event, write its `failed` event."""
-    path = Path(run_dir)
-    if worker_alive(path) or not (path / EVENTS_FILE).exists():
-        return False
-    last = None
-    for event in EventTail(path).poll():
-        last = event
-    if last is None or last["type"] in ("finished", "failed"):
-        return False
-    writer = EventWriter(path / EVENTS_FILE)
-    writer.emit("failed", kind="crashed",
-                message="The worker process ended without finishing (it crashed, was killed, or the computer "
-                        "restarted).",
-                hint="Resume from the last complete checkpoint in the run folder.")
-    writer.close()
-    (path / PID_FILE).unlink(missing_ok=True)
-    return True
+    return find_unfinished(workspace)[0]
 
 
 def close_orphans(workspace: Path) -> list[Path]:
     """close_orphan for every run of the workspace."""
-    return [r.path for r in list_runs(workspace) if close_orphan(r.path)]
+    return find_unfinished(workspace)[1]
+
+
+def close_orphan(run_dir: Path, *, kind: str = "crashed", message: str | None = None) -> bool:
+    """If the run started but its worker vanished without a final event, write its `failed` event (`message`
+    when the caller knows why the worker is gone: it killed it)."""
+    path = Path(run_dir)
+    if worker_alive(path):
+        return False
+    last = last_event(path)
+    if last is None or last["type"] in TERMINAL_TYPES:
+        return False
+    return _write_orphan_failure(path, kind, message)
+
+
+def _write_orphan_failure(path: Path, kind: str = "crashed", message: str | None = None) -> bool:
+    if message is None:
+        tail = log_tail(path)
+        message = ORPHAN_MESSAGE + (f" The end of worker.log:\n{tail}" if tail else "")
+    writer = EventWriter(path / EVENTS_FILE)
+    writer.emit("failed", kind=kind, message=message,
+                hint="Resume from the last complete checkpoint in the run folder.")
+    writer.close()
+    (path / PID_FILE).unlink(missing_ok=True)
+    return True
 
 
 def request_stop(run_dir: Path) -> None:

@@ -18,6 +18,7 @@ PHASE_WORDS = {
     "starting": "Starting the worker",
     "checking the model": "Checking the model",
     "reading the corpus": "Reading the corpus",
+    "reading data": "Reading the data",
     "training the tokenizer": "Training the tokenizer",
     "loading the model": "Loading the model",
     "building the model": "Building the model",
@@ -43,6 +44,7 @@ class EvalPoint:
     loss: float
     perplexity: float | None = None
     metrics: dict = field(default_factory=dict)  # task metrics such as masked_accuracy
+    details: dict = field(default_factory=dict)  # non-numeric figures: a confusion matrix, per-class scores
 
 
 @dataclass
@@ -150,7 +152,11 @@ class RunState:
             return
         skip = {"type", "time", "step", "eval_loss", "perplexity"}
         metrics = {k: v for k, v in ev.items() if k not in skip and _number(v) is not None}
-        self.evals.append(EvalPoint(int(ev.get("step") or 0), loss, _number(ev.get("perplexity")), metrics))
+        details = {k: v for k, v in ev.items() if isinstance(v, (list, dict))}
+        if ev.get("thresholds_tuned") and self.evals and self.evals[-1].step == int(ev.get("step") or 0):
+            self.evals.pop()  # the same evaluation again with tuned thresholds: it replaces the first figures
+        self.evals.append(EvalPoint(int(ev.get("step") or 0), loss, _number(ev.get("perplexity")), metrics,
+                                    details))
         if self.phase == "evaluating":
             self.phase = "training"
 
@@ -236,6 +242,8 @@ def describe_event(ev: dict) -> str | None:
     if t == "progress":
         if isinstance(ev.get("dataset"), dict):
             d = ev["dataset"]
+            if "used" not in d and isinstance(d.get("labels"), dict):
+                return describe_labels(d, ev)
             text = (f"dataset: {d.get('used')} of {d.get('rows')} rows used, {ev.get('train_rows')} for training, "
                     f"{ev.get('validation_rows')} for validation")
             for reason, drop in (d.get("dropped") or {}).items():
@@ -252,6 +260,11 @@ def describe_event(ev: dict) -> str | None:
         loss, ppl = _number(ev.get("eval_loss")), _number(ev.get("perplexity"))
         if loss is None:
             return None
+        if _number(ev.get("macro_f1")) is not None or _number(ev.get("pearson")) is not None:
+            shown = [f"{words} {ev[key]:.3f}" for key, words in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"),
+                     ("micro_f1", "micro-F1"), ("pearson", "Pearson"), ("spearman", "Spearman"))
+                     if _number(ev.get(key)) is not None]
+            return f"held-out at step {ev.get('step')}: loss {loss:.4f}, " + ", ".join(shown)
         acc = _number(ev.get("masked_accuracy"))
         return (f"held-out at step {ev.get('step')}: loss {loss:.4f}"
                 + (f", perplexity {ppl:.2f}" if ppl is not None else "")
@@ -277,6 +290,20 @@ def describe_scored(cand: dict) -> str:
     if tokens is not None:
         shown.append(f"{tokens:,.0f} prompt tokens per request")
     return f"{cand.get('label', cand.get('id'))}: " + (", ".join(shown) or "nothing scored")
+
+
+def describe_labels(d: dict, ev: dict) -> str:
+    """A labelled file's summary: rows, the split, and the labels with their counts."""
+    labels = d.get("labels") or {}
+    shown = ", ".join(f"{name} {count}" for name, count in list(labels.items())[:8])
+    more = f" and {len(labels) - 8} more" if len(labels) > 8 else ""
+    text = (f"dataset: {d.get('rows')} rows, {ev.get('train_rows')} for training, {ev.get('validation_rows')} for "
+            f"validation; {len(labels)} labels: {shown}{more}")
+    if d.get("skipped"):
+        text += f"\nskipped {d['skipped']} row(s)"
+    for warning in d.get("warnings") or []:
+        text += f"\nWARNING: {warning}"
+    return text
 
 
 def describe_corpus(c: dict) -> str:

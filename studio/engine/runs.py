@@ -116,32 +116,66 @@ class RunSummary:
     resumable: bool = False  # stopped or failed with a complete checkpoint to continue from
 
 
-def _pid_alive(pid: int) -> bool:
+# The worker writes its pid file right after it starts; a process that started later than this after the file
+# was written only has the worker's old pid. (The creation time the OS reports is exact to about a second.)
+PID_REUSE_SLACK_S = 5.0
+
+
+def worker_process(run_dir: Path):
+    """The run's worker as a psutil.Process while it runs, else None.
+
+    The pid in worker.pid is taken for the worker only if that process is not a zombie, started before the pid
+    file was written (a pid reused by a later program is not the worker) and, where its command line can be read,
+    was started on this run folder. A process of another user (access denied) is not a worker of ours."""
+    import psutil
+
+    pid_file = Path(run_dir) / PID_FILE
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
+        pid = int(pid_file.read_text().strip())
+        written = pid_file.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE or proc.create_time() > written + PID_REUSE_SLACK_S:
+            return None
+        command = " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+    if command and Path(run_dir).name not in command:  # a worker is started with its run folder
+        return None
+    return proc
 
 
 def worker_alive(run_dir: Path) -> bool:
+    return worker_process(run_dir) is not None
+
+
+def kill_worker(run_dir: Path) -> bool:
+    """Kill the run's worker at once (SIGKILL, TerminateProcess on Windows); False if none was running."""
+    import psutil
+
+    proc = worker_process(run_dir)
+    if proc is None:
+        return False
     try:
-        pid = int((Path(run_dir) / PID_FILE).read_text().strip())
-    except (FileNotFoundError, ValueError):
+        proc.kill()
+    except psutil.NoSuchProcess:
         return False
-    if not _pid_alive(pid):
-        return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # the pid may have been reused by another program since the worker died
-        try:
-            return Path(run_dir).name.encode() in cmdline.read_bytes()  # a worker is started with its run folder
-        except OSError:
-            return True
     return True
+
+
+def log_tail(run_dir: Path, lines: int = 8, limit: int = 1500) -> str:
+    """The last lines of the run's worker.log (what the worker printed before it ended), for a failure message."""
+    try:
+        with open(Path(run_dir) / LOG_FILE, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 16 * limit))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
+    return "\n".join(kept)[-limit:]
 
 
 def folder_time(run_dir: Path) -> float | None:
@@ -197,10 +231,9 @@ def summarize_run(run_dir: Path) -> RunSummary:
     task = cfg.get("task", "?")
     method = cfg.get("method", {"pretrain": "full", "eval": "-"}.get(task, "?"))
     dataset = cfg.get("dataset") or cfg.get("corpus") or ""
+    model = cfg.get("model", "") or (f"new {cfg.get('architecture')}" if cfg.get("mode") == "scratch" else "")
     return RunSummary(path=run_dir, name=str(cfg.get("name", run_dir.name)), task=task,
-                      method=str(method),
-                      model=str(cfg.get("model", "") or (f"new {cfg.get('architecture')}" if cfg.get("mode") == "scratch"
-                                                         else "")),
+                      method=str(method), model=str(model),
                       dataset=str(dataset), started=state.first_time or folder_time(run_dir), status=status,
                       steps=state.step, total_steps=state.total_steps, best_eval_loss=state.best_eval_loss,
                       last_loss=state.last_loss, output=state.output, error=error,

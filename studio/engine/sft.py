@@ -46,6 +46,12 @@ def to_dataset(rows):
     return to_train_dataset(rows)
 
 
+def lora_targets(cfg) -> str | list[str]:
+    """The target_modules field as PEFT takes it: "all-linear" or a list of module names."""
+    targets = cfg.target_modules.strip()
+    return targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
+
+
 def apply_method(model, cfg: FineTuneConfig):
     if cfg.method == "full":
         return model
@@ -53,10 +59,8 @@ def apply_method(model, cfg: FineTuneConfig):
 
     if cfg.method.startswith("qlora"):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
-    targets = cfg.target_modules.strip()
-    targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
+                      target_modules=lora_targets(cfg), task_type="CAUSAL_LM")
     try:
         return get_peft_model(model, lora)
     except ValueError as exc:

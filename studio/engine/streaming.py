@@ -3,9 +3,11 @@
 No Qt here: the playground's generation thread passes a callback that emits a Qt signal.
 This module imports torch and transformers at load: import it lazily from the UI.
 
-`generate` in transformers 5 runs its stopping criteria on each new token *before* it hands the
-token to the streamer, so the stop flag and the stop strings are checked in a `StoppingCriteria`
-(which sees every token as soon as it exists) and the streamer only turns tokens into text.
+Stop strings end generation through transformers' own `stop_strings` (a `StopStringCriteria` that
+matches them against the token sequence, bytes included, as each token arrives); the streamer cuts
+the shown text at the first stop string and holds back what may be the start of one. `generate` in
+transformers 5 runs its stopping criteria on each new token *before* it hands the token to the
+streamer, so the Stop flag is read by a `StoppingCriteria` too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from studio.engine.prompting import BadPrompt, SamplingSettings
+from studio.engine.prompting.errors import BadPrompt
+from studio.engine.prompting.sampling import SamplingSettings
 
 
 @dataclass
@@ -132,28 +135,20 @@ class CallbackStreamer(BaseStreamer):
                 self.on_text(pending[:safe])
 
 
-class FlagAndStringsCriteria(StoppingCriteria):
-    """Stops at once when `stop_event` is set, or when the reply contains one of the stop strings."""
+class StopFlagCriteria(StoppingCriteria):
+    """Stops at once when `stop_event` is set. It also stops when the streamer has already cut the text at a
+    stop string that transformers' token matching did not see (one spanning a special token that the shown
+    text skips), so generation never runs on behind a reply that is finished on screen."""
 
-    def __init__(self, tokenizer, prompt_length: int, stop_event: threading.Event | None = None, stop_strings=()):
-        self.tokenizer = tokenizer
-        self.prompt_length = prompt_length
+    def __init__(self, stop_event: threading.Event | None, streamer: CallbackStreamer | None = None):
         self.stop_event = stop_event
-        self.stop_strings = [s for s in stop_strings if s]
-        # Enough trailing tokens to hold the longest stop string (a token is at least one byte).
-        self.window = max((len(s.encode("utf-8")) for s in self.stop_strings), default=0) + 2
+        self.streamer = streamer
         self.stopped_by_flag = False
-        self.stopped_by_string = False
 
     def __call__(self, input_ids, scores, **kwargs):
-        done = False
         if self.stop_event is not None and self.stop_event.is_set():
-            self.stopped_by_flag = done = True
-        elif self.stop_strings:
-            tail = input_ids[0, self.prompt_length:][-self.window:]
-            text = self.tokenizer.decode(tail, skip_special_tokens=True)
-            if any(s in text for s in self.stop_strings):
-                self.stopped_by_string = done = True
+            self.stopped_by_flag = True
+        done = self.stopped_by_flag or (self.streamer is not None and self.streamer.hit_stop)
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -176,10 +171,12 @@ def stream_generate(model, tokenizer, prompt_text: str, sampling: SamplingSettin
                         "Shorten the prompt, remove few-shot examples or clear the conversation.", field="prompt")
     max_new = max(1, min(sampling.max_new_tokens, context_window - n_prompt))
     streamer = CallbackStreamer(tokenizer, on_text, sampling.stop_strings, on_tokens=on_tokens)
-    criteria = FlagAndStringsCriteria(tokenizer, n_prompt, stop_event, sampling.stop_strings)
+    criteria = StopFlagCriteria(stop_event, streamer)
     kwargs = dict(max_new_tokens=max_new, do_sample=not sampling.greedy, streamer=streamer,
                   stopping_criteria=StoppingCriteriaList([criteria]),
                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    if streamer.stop_strings:
+        kwargs.update(stop_strings=streamer.stop_strings, tokenizer=tokenizer)
     if sampling.min_new_tokens:
         kwargs["min_new_tokens"] = min(sampling.min_new_tokens, max_new)
     if sampling.repetition_penalty != 1.0:
@@ -197,12 +194,14 @@ def stream_generate(model, tokenizer, prompt_text: str, sampling: SamplingSettin
     new_ids = out[0, n_prompt:].tolist()
     if criteria.stopped_by_flag:
         reason = "stopped"
-    elif criteria.stopped_by_string or streamer.hit_stop:
+    elif streamer.hit_stop:
         reason = "stop_string"
     elif new_ids and new_ids[-1] == tokenizer.eos_token_id:
         reason = "eos"
-    else:
+    elif len(new_ids) >= max_new or not streamer.stop_strings:
         reason = "length"
+    else:  # a stop string matched on the tokens' text where the shown text skips a special token
+        reason = "stop_string"
     ttft = streamer.first_token_time - start if streamer.first_token_time else None
     n_new = len(new_ids)
     speed = None

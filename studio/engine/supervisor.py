@@ -11,7 +11,7 @@ from typing import Iterator
 
 from studio.engine.config import save_config, validate
 from studio.engine.events import EventWriter, decode
-from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, create_run_dir
+from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, create_run_dir, log_tail
 
 
 def prepare_run(cfg, workspace: Path) -> Path:
@@ -57,6 +57,7 @@ def _make_paths_absolute(cfg) -> None:
 # What a worker runs: `python -m studio.engine.worker RUN_DIR`. The UI supervision tests swap in a fast fake
 # worker (tests/fake_worker.py) that runs the real worker loop with a recipe that trains nothing.
 WORKER_ARGS = ["-m", "studio.engine.worker"]
+NEW_PROCESS_GROUP = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)  # Windows only; 0 elsewhere
 
 
 @dataclass
@@ -79,11 +80,16 @@ class WorkerProcess:
 
     def start(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
-        self.proc = subprocess.Popen(
-            [sys.executable, *WORKER_ARGS, str(self.run_dir)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,
-            start_new_session=True)  # a Ctrl-C in the terminal reaches the CLI, which asks the worker to stop
+        # stderr goes to worker.log from the first byte: an error before the worker redirects its own output
+        # (a broken install failing at import) is then on record, and quoted if the worker dies without a word.
+        with open(self.run_dir / LOG_FILE, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, *WORKER_ARGS, str(self.run_dir)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,
+                # Its own session (process group on Windows): a Ctrl-C in the terminal reaches the CLI only,
+                # which asks the worker to stop; closing the window does not end a run left in the background.
+                start_new_session=True, creationflags=NEW_PROCESS_GROUP)
 
     def events(self) -> Iterator[dict]:
         assert self.proc and self.proc.stdout
@@ -98,16 +104,24 @@ class WorkerProcess:
             return  # the run goes on without us; its events.jsonl tells how it ends
         self.proc.wait()
         if self.final_event is None:
-            # The worker died without a word (killed, crashed in native code): say so in the run's
-            # own record too, so the run never reads as running or done.
-            how = "was stopped by force" if self.killed else f"ended unexpectedly (exit code {self.proc.returncode})"
+            # The worker died without a word (killed, crashed in native code, failed at import): say so in the
+            # run's own record too, so the run never reads as running or done.
             writer = EventWriter(self.run_dir / EVENTS_FILE)
-            self.final_event = writer.emit(
-                "failed", kind="killed" if self.killed else "crashed",
-                message=self.kill_reason or f"The worker process {how} before the run finished.",
-                hint="The last complete checkpoint in the run folder can be resumed.")
+            self.final_event = writer.emit("failed", kind="killed" if self.killed else "crashed",
+                                           message=self._silent_end_message(),
+                                           hint="The last complete checkpoint in the run folder can be resumed; "
+                                                "worker.log in the run folder has everything the worker printed.")
             writer.close()
             yield self.final_event
+
+    def _silent_end_message(self) -> str:
+        if self.killed:
+            return self.kill_reason or "The worker process was stopped by force before the run finished."
+        code = self.proc.returncode
+        how = f"was killed (signal {-code})" if code < 0 else f"ended unexpectedly (exit code {code})"
+        message = f"The worker process {how} before the run finished."
+        tail = log_tail(self.run_dir)
+        return f"{message} The end of worker.log:\n{tail}" if tail else message
 
     def request_stop(self) -> None:
         if self.proc and self.proc.poll() is None and self.proc.stdin:

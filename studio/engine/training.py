@@ -74,13 +74,15 @@ def check_resume_point(path: str) -> str | None:
 
 
 def train_and_save(trainer, callback: EventCallback, cfg, events: EventWriter, run_dir: Path, *,
-                   output_name: str, save_output, has_eval: bool) -> dict:
-    """Run the Trainer, then write the output atomically and report `finished`."""
+                   output_name: str, save_output, has_eval: bool, after_training=None) -> dict:
+    """Run the Trainer, then write the output atomically and report `finished`. `after_training()`, if given,
+    runs before the output is saved (e.g. to tune decision thresholds) and returns fields added to the summary."""
     resume = check_resume_point(cfg.resume_from)
     result = trainer.train(resume_from_checkpoint=resume)
     if has_eval and cfg.eval_every == 0:
         events.emit("progress", phase="evaluating", fraction=None)
         trainer.evaluate()  # evaluation only at the end
+    extra = after_training() if after_training else {}
     status = "stopped" if callback.stopped_by_user else "completed"
     events.emit("progress", phase="saving", fraction=0.0)
     output = run_dir / output_name
@@ -90,6 +92,7 @@ def train_and_save(trainer, callback: EventCallback, cfg, events: EventWriter, r
     summary = {"steps": state.global_step, "train_loss": result.training_loss,
                "best_eval_loss": state.best_metric, "best_checkpoint": state.best_model_checkpoint,
                "runtime_s": result.metrics.get("train_runtime"), "tokens_seen": state.num_input_tokens_seen}
+    summary.update(extra)
     events.emit("finished", status=status, output=str(output), summary=summary)
     return summary
 

@@ -22,8 +22,8 @@ from studio.engine.errors import DiskFull, OutOfMemory, StudioError
 from studio.engine.events import EventWriter
 from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, PID_FILE, STOP_FILE
 
-RECIPES = {"sft": "studio.engine.sft:run_sft", "pretrain": "studio.engine.pretrain:run_pretrain",
-           "eval": "studio.engine.evaluate.recipe:run_eval"}
+RECIPES = {"sft": "studio.engine.sft:run_sft", "pretrain": "studio.engine.pretrain.recipe:run_pretrain",
+           "eval": "studio.engine.evaluate.recipe:run_eval", "classify": "studio.engine.classify.recipe:run_classify"}
 
 
 def _split_streams(run_dir: Path):

@@ -3,10 +3,15 @@
 The GUI thread never blocks: reading the worker's stdout happens in `run()`; stopping writes
 `stop` to the worker (graceful: it finishes the step and saves) and, if the worker has not ended
 after `grace_s`, a timer in the GUI thread kills it and the state says so.
+
+`state` is written by both threads (this thread as the run goes, the GUI thread on stop and kill), so
+every change, and the stop/kill wishes it depends on, happens under one lock; the change is announced
+under it too, so `state_changed` arrives in the order the state changed.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -25,11 +30,13 @@ class EngineThread(QThread):
         self.run_dir = Path(run_dir)
         self.grace_s = grace_s
         self.worker = WorkerProcess(self.run_dir)
-        self.state = "idle"
+        self._lock = threading.RLock()
+        self._state = "idle"
         self.final_event: dict | None = None
         self.killed_after_grace = False
         self._stop_wanted = False
         self._kill_wanted = False
+        self._kill_reason: str | None = None
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self._grace_over)
@@ -41,11 +48,15 @@ class EngineThread(QThread):
         final = None
         try:
             self.worker.start()
-            if self._kill_wanted:
-                self.worker.kill()
-            elif self._stop_wanted:
-                self.worker.request_stop()
-            self._set_state("running" if not self._stop_wanted else "stopping")
+            with self._lock:  # a stop or kill asked for while the process was starting is carried out now
+                if self._kill_wanted:
+                    self._set_state("killing")
+                    self.worker.kill(self._kill_reason)
+                elif self._stop_wanted:
+                    self.worker.request_stop()
+                    self._set_state("stopping")
+                else:
+                    self._set_state("running")
             for ev in self.worker.events():
                 if ev.get("type") in ("finished", "failed"):
                     final = ev
@@ -66,9 +77,15 @@ class EngineThread(QThread):
         self._set_state("done")
         self.finished_run.emit(final)
 
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._state
+
     def _set_state(self, state: str) -> None:
-        self.state = state
-        self.state_changed.emit(state)
+        with self._lock:
+            self._state = state
+            self.state_changed.emit(state)
 
     # -- GUI side ------------------------------------------------------------------------------
     @property
@@ -78,12 +95,13 @@ class EngineThread(QThread):
     def request_stop(self) -> None:
         """Ask the worker to stop after its current step (it saves a checkpoint and the output);
         kill it if it is still running `grace_s` seconds later."""
-        if self._stop_wanted or self.state == "done":
-            return
-        self._stop_wanted = True
-        self.worker.request_stop()
-        if self.state in ("running", "starting"):
-            self._set_state("stopping")
+        with self._lock:
+            if self._stop_wanted or self._state == "done":
+                return
+            self._stop_wanted = True
+            self.worker.request_stop()
+            if self._state == "running":
+                self._set_state("stopping")
         self._kill_timer.start(int(self.grace_s * 1000))
 
     def detach(self) -> None:
@@ -94,10 +112,12 @@ class EngineThread(QThread):
 
     def kill(self, reason: str | None = None) -> None:
         """Kill the worker now (the run ends as failed, kind 'killed')."""
-        self._kill_wanted = True
-        if self.worker.running():
-            self._set_state("killing")
-            self.worker.kill(reason)
+        with self._lock:
+            self._kill_wanted = True
+            self._kill_reason = reason
+            if self.worker.running():
+                self._set_state("killing")
+                self.worker.kill(reason)
 
     def _grace_over(self) -> None:
         if self.isRunning() and self.worker.running():

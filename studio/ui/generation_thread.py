@@ -7,7 +7,9 @@ torch and transformers are imported here only when the first job runs.
 A chat that outgrows the context window is fitted by the engine (prompting.fit_chat): the oldest turns
 are left out, and `context_note` says so.
 No garbage collection here: a collection in this thread could destroy Qt objects of the GUI thread
-(studio/ui/gc_guard.py collects in the GUI thread).
+(studio/ui/gc_guard.py collects in the GUI thread, and defers a library's own gc.collect() called here).
+Closing never destroys the thread while it runs: a model load cannot be interrupted, so a thread still busy
+when its tab closes is handed to the application, with its signals cut, and deletes itself once it ends.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 import queue
 import threading
 import traceback
+import warnings
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QCoreApplication, QThread, Signal
 
 from studio.engine.errors import StudioError
 
@@ -39,6 +42,7 @@ class GenerationThread(QThread):
         self.stop_event = threading.Event()
         self.pair = None
         self._pair_key = None
+        self.detached = False  # handed to the application by shutdown(): its tab is gone
 
     # ---- GUI thread -----------------------------------------------------------------------------------
 
@@ -51,11 +55,37 @@ class GenerationThread(QThread):
     def stop(self) -> None:
         self.stop_event.set()
 
-    def shutdown(self, wait_ms: int = 30_000) -> None:
+    def shutdown(self, wait_ms: int = 5_000) -> bool:
+        """End the thread once its current job is done (a generation stops at the next token); True if it has
+        ended. A job still running after `wait_ms` (a big model loading) finishes on its own, detached."""
         self.stop_event.set()
-        if self.isRunning():
-            self._jobs.put(None)
-            self.wait(wait_ms)
+        if not self.isRunning():
+            return True
+        if self.detached:
+            return False
+        self._jobs.put(None)
+        if self.wait(wait_ms):
+            return True
+        self._detach()
+        return False
+
+    def _detach(self) -> None:
+        """Outlive the tab: no signal reaches its (soon deleted) widgets, the application owns the thread, the
+        thread deletes itself when its job is done, and the application waits for it before it quits."""
+        self.detached = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PySide warns about a signal that had nothing connected
+            for name in ("status", "model_loaded", "chunk", "progress", "context_note", "reply", "inspected",
+                         "batch_row", "failed", "job_done"):
+                getattr(self, name).disconnect()
+        from studio.ui.runs.background import keep_until_done
+
+        self.setParent(QCoreApplication.instance())
+        self.finished.connect(self.deleteLater)
+        if self.isFinished():  # it ended while this ran: `finished` has already been emitted
+            self.deleteLater()
+        else:
+            keep_until_done(self)
 
     # ---- the thread -----------------------------------------------------------------------------------
 

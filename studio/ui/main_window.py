@@ -2,24 +2,25 @@
 the status bar.
 
 It opens fast: nothing here imports torch or transformers; the device shown in the status bar comes
-from `nvidia-smi` (run asynchronously) when there is one.
+from `nvidia-smi` (run asynchronously) when there is one; the workspace (the runs an earlier window left
+going, the Runs list) and the Hugging Face cache (the model pickers) are read in threads.
 """
 
 from __future__ import annotations
 
 import shutil
 
-from PySide6.QtCore import QByteArray, QProcess, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QProcess, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QApplication, QMainWindow, QMessageBox, QPushButton, QTabWidget)
 
 from studio.ui import settings
 from studio.ui.evaluate.tab import EvaluateTab
-from studio.ui.finetune_tab import FineTuneTab
-from studio.ui.playground_tab import PlaygroundTab
-from studio.ui.pretrain_tab import PretrainTab
-from studio.ui.runs_view import RunsView
+from studio.ui.finetune.tab import FineTuneTab
+from studio.ui.playground.tab import PlaygroundTab
+from studio.ui.pretrain.tab import PretrainTab
+from studio.ui.runs import RunsView
 
 CPU_ONLY = "CPU only — training is slow; small models and LoRA work"
 TAB_TITLES = ("Pre-train", "Fine-tune", "Prompt playground", "Evaluate", "Runs")
@@ -57,7 +58,19 @@ class SettingsDialog(QDialog):
         return self.workspace_edit.text().strip()
 
 
+def _unfinished_runs(workspace) -> tuple[list, list]:
+    """(run folder, task) of each run whose worker is still alive, and the runs just marked failed (their
+    worker died without a final event). Runs in a thread at start-up."""
+    from studio.engine.reattach import find_unfinished
+    from studio.engine.runs import read_run_config
+
+    live, closed = find_unfinished(workspace)
+    return [(run, str(read_run_config(run).get("task", "sft"))) for run in live], closed
+
+
 class MainWindow(QMainWindow):
+    reattach_finished = Signal(list)  # the run folders shown again, once the start-up look at the workspace is done
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Adapt Studio")
@@ -104,27 +117,39 @@ class MainWindow(QMainWindow):
         self._device_process: QProcess | None = None
         self.detect_device()
         self._restore()
-        self.reattached = self.reattach_runs()
-        self.runs_view.set_workspace(settings.workspace())
+        # The workspace is read in threads (the Runs list says it is reading): the window opens at once.
+        self.reattached: list = []  # filled when the runs left going by an earlier window are found
+        self.runs_view.set_workspace(settings.workspace(), background=True)
+        self.reattach_runs()
 
     def tab_for_task(self, task: str):
         return {"pretrain": self.pretrain_tab, "eval": self.evaluate_tab}.get(task, self.finetune_tab)
 
-    def reattach_runs(self) -> list:
-        """Show again the runs whose worker outlived the last window; mark dead ones failed."""
-        from studio.engine.reattach import close_orphans, live_runs
-        from studio.engine.runs import summarize_run
+    def reattach_runs(self) -> None:
+        """Show again the runs whose worker outlived the last window, and mark failed those whose worker died;
+        the workspace is read in a thread and `reattach_finished` says when this is done."""
+        from studio.ui.runs.background import call_in_background
 
         workspace = settings.workspace()
-        close_orphans(workspace)
-        attached = []
-        for run_dir in live_runs(workspace):
-            tab = self.tab_for_task(summarize_run(run_dir).task)
+        self.reattaching = True
+        self._reattach_call = call_in_background(lambda: _unfinished_runs(workspace), self._unfinished_found)
+
+    def _unfinished_found(self, result) -> None:
+        self.reattaching = False
+        if isinstance(result, Exception):
+            self.statusBar().showMessage(f"The runs in the workspace could not be read: {result}")
+            self.reattach_finished.emit([])
+            return
+        live, closed = result
+        for run_dir, task in live:
+            tab = self.tab_for_task(task)
             if not tab.is_running():
                 tab.attach(run_dir)
                 self.tabs.setCurrentWidget(tab)
-                attached.append(run_dir)
-        return attached
+                self.reattached.append(run_dir)
+        if closed:
+            self.runs_view.refresh()  # their status changed to failed
+        self.reattach_finished.emit(list(self.reattached))
 
     # -- menu --------------------------------------------------------------------------------
     def _build_menu(self) -> None:
@@ -167,7 +192,8 @@ class MainWindow(QMainWindow):
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.workspace():
             settings.set_workspace(dialog.workspace())
             self._update_workspace_label()
-            self.runs_view.set_workspace(settings.workspace())
+            self.runs_view.set_workspace(settings.workspace(), background=True)
+            self.reattach_runs()  # a run still going in that workspace is shown as at start-up
             self.evaluate_tab.candidates.refresh_if_changed()
 
     def show_about(self) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +38,13 @@ def kill_at(cfg, workspace: Path, *, after_s: float | None = None, on_saving_out
     saving = False
     for event in worker.events():
         if event["type"] == "log" and timer is None and after_s is not None:
-            timer = threading.Timer(after_s, lambda: os.kill(worker.proc.pid, signal.SIGKILL))
+            timer = threading.Timer(after_s, worker.proc.kill)
             timer.start()
         if event["type"] == "log" and latest_step is not None and event.get("step", 0) >= latest_step:
-            os.kill(worker.proc.pid, signal.SIGKILL)
+            worker.proc.kill()
         if on_saving_output and event["type"] == "progress" and event.get("phase") == "saving":
             saving = True
-            os.kill(worker.proc.pid, signal.SIGKILL)
+            worker.proc.kill()
     if timer:
         timer.cancel()
     return KillResult(run_dir, _moment(run_dir, saving), worker.final_event, last_checkpoint(run_dir))

@@ -146,31 +146,6 @@ def test_whole_word_groups(tokenizer):
             assert (words[k] != words[k - 1]) == pieces[k].startswith(" ")
 
 
-def test_masking_collator_whole_words_and_probability():
-    import torch
-
-    from studio.engine.pretrain import BlockCollator
-
-    col = BlockCollator("mlm", mask_id=99, vocab_size=100, probability=0.3, special_ids=[0],
-                        generator=torch.Generator().manual_seed(0))
-    ids = torch.randint(1, 90, (64, 32))
-    ids[:, 0] = 0
-    out = col.mask(ids)
-    chosen = out["labels"] != -100
-    assert not chosen[:, 0].any()  # special tokens are never chosen
-    assert 0.25 < chosen.float().mean() < 0.35
-    assert (out["labels"][chosen] == ids[chosen]).all()
-    assert 0.7 < (out["input_ids"][chosen] == 99).float().mean() < 0.9
-    words = torch.arange(32).div(4, rounding_mode="floor").repeat(64, 1)  # words of 4 pieces
-    words[:, 0] = -1
-    out = col.mask(ids, words)
-    chosen = (out["labels"] != -100).view(64, 8, 4)[:, 1:, :]  # skip the word holding the special token
-    assert ((chosen.all(-1)) | (~chosen.any(-1))).all()  # a word is masked whole or not at all
-    clm = BlockCollator("clm")([{"input_ids": [1, 2, 3]}, {"input_ids": [4, 5, 6]}])
-    assert clm["labels"].tolist() == clm["input_ids"].tolist() == [[1, 2, 3], [4, 5, 6]]
-
-
-# -- bad input: each a clear error that names the file or the field ------------------------------
 def test_empty_corpus_file(tmp_path):
     empty = _write(tmp_path / "empty.txt", "")
     with pytest.raises(BadDataset, match=r"empty\.txt is empty"):
@@ -233,7 +208,7 @@ def test_config_checks_and_corpus_forms():
 @pytest.mark.parametrize("arch", ["llama-5m", "bert-5m", "custom-llama", "custom-bert"])
 def test_parameter_count_matches_the_built_model(arch):
     from studio.engine.presets import parameter_count, resolve_arch
-    from studio.engine.pretrain import new_model_config
+    from studio.engine.pretrain.models import new_model_config
     from studio.engine.scratch import build_model, count_parameters
 
     objective = "clm" if "llama" in arch else "mlm"

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from conftest import FIXTURES, shared_dataset
+from tests.conftest import FIXTURES, shared_dataset
 from studio.engine.data.files import read_records
 from studio.engine.data.formats import to_conversations
 from studio.engine.data.render import IGNORE_INDEX, tokenize_all, tokenize_conversation

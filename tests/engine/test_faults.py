@@ -1,35 +1,34 @@
 """Faults: workers killed at random moments, a full disk, a diverging run, bad models and configs."""
 
 import errno
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from fault_helpers import check_checkpoint_loads, kill_at, random_delays, run_status
 from sft_helpers import MEMORISE, losses, run_in_process, sft_config
 from studio.engine.errors import BadModel, NanLoss, UnsafeModel
-from studio.engine.supervisor import WorkerProcess, prepare_run
 from studio.engine.worker import classify
 
 FAULTY = dict(MEMORISE, epochs=1000, max_steps=12, log_every=1, save_every=1, keep_checkpoints=2,
               lora_dropout=0.1, learning_rate=1e-3, scheduler="linear", batch_size=2)
 
 
-def run_worker(cfg, workspace):
-    worker = WorkerProcess(prepare_run(cfg, workspace))
-    worker.start()
-    return list(worker.events())
-
-
 @pytest.fixture(scope="module")
 def reference(tiny_llama, qa_dataset, tmp_path_factory):
-    return losses(run_worker(sft_config(tiny_llama, qa_dataset, **FAULTY), tmp_path_factory.mktemp("ref")))
+    """The losses of one uninterrupted run, in-process: the worker runs this same recipe, and a worker start
+    costs the imports of torch and transformers."""
+    return losses(run_in_process(sft_config(tiny_llama, qa_dataset, **FAULTY), tmp_path_factory.mktemp("ref")))
 
 
 def test_random_kills_lose_nothing_that_was_complete(tiny_llama, qa_dataset, tmp_path, reference):
     cfg = sft_config(tiny_llama, qa_dataset, **FAULTY)
-    kills = [kill_at(cfg, tmp_path / f"k{i}", after_s=delay, latest_step=FAULTY["max_steps"] - 2)
-             for i, delay in enumerate(random_delays(2, 0.6))]
-    kills.append(kill_at(cfg, tmp_path / "out", on_saving_output=True))
+    # The three workers run side by side: each start is mostly the imports of torch and transformers.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        started = [pool.submit(kill_at, cfg, tmp_path / f"k{i}", after_s=delay, latest_step=FAULTY["max_steps"] - 2)
+                   for i, delay in enumerate(random_delays(2, 0.6))]
+        started.append(pool.submit(kill_at, cfg, tmp_path / "out", on_saving_output=True))
+        kills = [f.result() for f in started]
     assert kills[-1].moment == "output"
     for kill in kills:
         assert kill.final_event["type"] == "failed", kill
@@ -38,8 +37,9 @@ def test_random_kills_lose_nothing_that_was_complete(tiny_llama, qa_dataset, tmp
         if kill.checkpoint is None:
             continue
         check_checkpoint_loads(kill.checkpoint)
-        events = run_worker(sft_config(tiny_llama, qa_dataset, **dict(FAULTY, resume_from=str(kill.checkpoint))),
-                            tmp_path / f"resume-{kill.run_dir.name}")
+        # Resumed in-process (tests/engine/test_worker.py resumes killed runs in a real worker).
+        events = run_in_process(sft_config(tiny_llama, qa_dataset, **dict(FAULTY, resume_from=str(kill.checkpoint))),
+                                tmp_path / f"resume-{kill.run_dir.name}")
         assert events[-1]["type"] == "finished", events[-1]
         resumed = losses(events)
         assert resumed == pytest.approx({s: reference[s] for s in resumed}, abs=1e-5)

@@ -6,7 +6,10 @@ import pytest
 
 from studio.engine.errors import BadModel, StudioError
 from studio.engine.generation import load_for_generation, load_pair
-from studio.engine.prompting import BadPrompt, Example, Preset, SamplingSettings, render
+from studio.engine.prompting.errors import BadPrompt
+from studio.engine.prompting.presets import Example, Preset
+from studio.engine.prompting.render import render
+from studio.engine.prompting.sampling import SamplingSettings
 from tests.conftest import QA_PAIRS
 from tests.engine.generation_helpers import make_random_adapter, plain_generate
 

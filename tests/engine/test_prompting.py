@@ -8,11 +8,13 @@ import pytest
 from studio.engine.data.files import read_records
 from studio.engine.data.formats import to_conversations
 from studio.engine.errors import BadDataset, StudioError
-from studio.engine.generation import read_prompt_file, save_batch_results
 from studio.engine.prompt_fit import FittedChat, context_window, fit_chat, inspect_prompt, reply_room
-from studio.engine.prompting import (BadPreset, BadPrompt, Example, Preset, SamplingSettings, chat_messages,
-                                     example_conversations, load_preset, render, render_chat, render_completion,
-                                     save_dataset, save_preset)
+from studio.engine.prompting.batch_files import read_prompt_file, save_batch_results
+from studio.engine.prompting.dataset_export import example_conversations, save_dataset
+from studio.engine.prompting.errors import BadPreset, BadPrompt
+from studio.engine.prompting.presets import Example, Preset, load_preset, save_preset
+from studio.engine.prompting.render import chat_messages, render, render_chat, render_completion
+from studio.engine.prompting.sampling import SamplingSettings
 
 EXAMPLES = [Example("2+2", "4"), Example("3+3", "6"), Example("a {output} b", "{input}")]
 
@@ -220,3 +222,65 @@ def test_reply_room_is_the_max_new_tokens_but_at_most_a_quarter_of_the_context()
     assert reply_room(SamplingSettings(max_new_tokens=100_000), 512) == 128
     assert reply_room(SamplingSettings(max_new_tokens=5), 2) == 1
     assert FittedChat("x", 1, 128, dropped_turns=1).note() == "1 oldest turn left out to fit the 128-token context"
+
+
+# ---- sampling settings: one declaration for validation, the CLI and the panel --------------------------------
+
+def test_sampling_validation_reads_the_declared_bounds_and_types():
+    from dataclasses import fields
+
+    bounds = {f.name: (f.metadata["min"], f.metadata["max"]) for f in fields(SamplingSettings)
+              if f.metadata.get("min") is not None}
+    assert bounds["temperature"] == (0.01, 5.0) and bounds["max_new_tokens"] == (1, 1_000_000)
+    for name, (lo, hi) in bounds.items():
+        SamplingSettings(**{name: hi, "max_new_tokens": 1_000_000}).validate()
+        with pytest.raises(BadPrompt, match=f"'{name}' is .*; expected a (whole )?number from {lo} to {hi}") as info:
+            SamplingSettings(**{name: hi * 2 + 1}).validate()
+        assert info.value.field == name
+    with pytest.raises(BadPrompt, match="'max_new_tokens' is 2.5; expected a whole number"):
+        SamplingSettings(max_new_tokens=2.5).validate()
+    with pytest.raises(BadPrompt, match="'greedy' is 'yes'; expected true or false"):
+        SamplingSettings(greedy="yes").validate()
+    SamplingSettings(seed=None, temperature=1).validate()  # no seed: a new reply each time; an int is a number
+
+
+def test_stop_strings_have_one_line_form():
+    from studio.engine.prompting.sampling import stop_strings_from_text, stop_strings_to_text
+
+    stops = ["\n\n", "Q:", "a\tb"]
+    assert stop_strings_to_text(stops) == "\\n\\n|Q:|a\\tb"
+    assert stop_strings_from_text(stop_strings_to_text(stops)) == stops
+    assert stop_strings_from_text("|x||") == ["x"]
+
+
+def _generate_args(*options):
+    from studio.cli import _sampling_from_args, build_parser
+
+    return _sampling_from_args(build_parser().parse_args(["generate", "--model", "m", "--prompt", "p", *options]))
+
+
+def test_generate_options_are_the_sampling_settings():
+    from dataclasses import fields
+
+    from studio.cli import build_parser
+
+    generate = build_parser()._subparsers._group_actions[0].choices["generate"]
+    options = {a.dest for a in generate._actions}
+    assert {f.name for f in fields(SamplingSettings)} <= options
+    help_text = generate.format_help()
+    assert "From 0.01 to 1.0" in help_text and "Sample only from the k most likely tokens" in help_text
+    assert _generate_args() == SamplingSettings()  # greedy, the declared defaults
+    sampled = _generate_args("--temperature", "0.5", "--stop-strings", "\\n|Q:", "--max-new-tokens", "7")
+    assert sampled == SamplingSettings(greedy=False, temperature=0.5, stop_strings=["\n", "Q:"], max_new_tokens=7)
+    assert _generate_args("--temperature", "0").greedy  # the CLI's first spelling of greedy
+    assert _generate_args("--top-k", "5", "--greedy").greedy
+    assert not _generate_args("--no-greedy").greedy and _generate_args("--seed", "3").greedy
+
+
+def test_generate_refuses_bad_sampling_before_loading_a_model(tmp_path, capsys):
+    from studio.cli import main
+
+    code = main(["generate", "--model", str(tmp_path / "no-model"), "--prompt", "Hi", "--top-p", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Sampling setting 'top_p' is 3.0; expected a number from 0.01 to 1.0." in err
+    assert "no-model" not in err  # the settings were checked first

@@ -5,15 +5,13 @@ import json
 import pytest
 import torch
 
-from conftest import QA_PAIRS
+from tests.conftest import QA_PAIRS
 from sft_helpers import MEMORISE, losses, run_in_process, sft_config
 
 
 @pytest.fixture(scope="module")
-def memorised(tiny_llama, qa_dataset, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("memorise")
-    events = run_in_process(sft_config(tiny_llama, qa_dataset, **MEMORISE), run_dir)
-    return run_dir, events
+def memorised(memorised_run):
+    return memorised_run  # tests/conftest.py trains it once for the suite, with MEMORISE
 
 
 def test_lora_learns_the_pairs_and_saves_a_peft_adapter(memorised, tiny_llama):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import FIXTURES, shared_dataset
+from tests.conftest import FIXTURES, shared_dataset
 from studio.engine.data.files import read_records
 from studio.engine.data.formats import to_conversations
 from studio.engine.data.render import ensure_chat_template, tokenize_all

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import _stop_everything
+from tests.ui.conftest import _stop_everything
 from evaluate_fixtures import (EXAMPLES, LABELS, RECOMMENDATION, classification_results, disagreements, eval_run,
                                finetune_run, labelled_file)
 from PySide6.QtCore import QPoint, QRect, Qt

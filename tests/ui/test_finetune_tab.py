@@ -1,5 +1,3 @@
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -135,74 +133,6 @@ def test_start_trains_and_finishes(finetune_tab, tiny_llama, qa_dataset, workspa
     with qtbot.waitSignal(tab.open_in_playground) as sent:
         tab.playground_button.click()
     assert sent.args == [str(tiny_llama), str(adapter)]
-
-
-def test_stop_mid_run_saves_adapter(finetune_tab, tiny_llama, qa_dataset, qtbot):
-    tab = finetune_tab
-    configure_small_run(tab, tiny_llama, qa_dataset, qtbot, max_steps=2000, eval_every=0, save_every=0)
-    logs = []
-
-    def on_event(ev):
-        if ev["type"] == "log" and not logs:
-            logs.append(ev)
-            tab.stop()
-
-    with qtbot.waitSignal(tab.run_ended, timeout=LONG) as blocker:
-        tab.start()
-        tab.engine.event.connect(on_event)
-    final = blocker.args[0]
-    assert final["type"] == "finished" and final["status"] == "stopped", final
-    assert (Path(final["output"]) / "adapter_config.json").is_file()
-    assert "Stopped" in tab.result_label.text()
-    qtbot.waitUntil(lambda: tab.start_button.isEnabled(), timeout=30000)
-    assert summarize_run(tab.run_dir).status == "stopped"
-    assert tab.result_panel.resume_button.isVisible()  # stopped with a checkpoint: it can be continued
-
-
-def test_worker_killed_from_outside_fails_and_start_comes_back(finetune_tab, tiny_llama, qa_dataset, qtbot):
-    tab = finetune_tab
-    configure_small_run(tab, tiny_llama, qa_dataset, qtbot, max_steps=2000, eval_every=0, save_every=0)
-    killed = []
-
-    def on_event(ev):
-        pid_file = tab.run_dir / "worker.pid"
-        if not killed and pid_file.exists():
-            killed.append(int(pid_file.read_text()))
-            os.kill(killed[0], signal.SIGKILL)
-
-    with qtbot.waitSignal(tab.run_ended, timeout=LONG) as blocker:
-        tab.start()
-        tab.engine.event.connect(on_event)
-    final = blocker.args[0]
-    assert killed
-    assert final["type"] == "failed"
-    assert tab.error_panel.isVisible() and "worker process" in tab.error_panel.message.text()
-    qtbot.waitUntil(lambda: tab.start_button.isEnabled(), timeout=30000)
-    assert not tab.stop_button.isEnabled()
-    assert summarize_run(tab.run_dir).status == "failed"
-
-
-def test_engine_thread_kills_after_grace(tiny_llama, qa_dataset, workspace, qtbot):
-    """A worker that does not stop within the grace period is killed, and the final event says so."""
-    from studio.engine.config import FineTuneConfig
-    from studio.engine.supervisor import prepare_run
-    from studio.ui.engine_thread import EngineThread
-
-    cfg = FineTuneConfig(model=str(tiny_llama), dataset=str(qa_dataset), max_steps=5, max_length=32)
-    run_dir = prepare_run(cfg, workspace)
-    thread = EngineThread(run_dir, grace_s=0.0)
-    states = []
-    thread.state_changed.connect(states.append)
-    with qtbot.waitSignal(thread.finished_run, timeout=LONG) as blocker:
-        thread.start()
-        # stop before the worker can possibly react; a zero grace period kills it at once
-        qtbot.waitUntil(lambda: thread.state in ("running", "done"), timeout=LONG)
-        thread.request_stop()
-    thread.wait(30000)
-    final = blocker.args[0]
-    assert final["type"] == "failed" and final["kind"] == "killed", final
-    assert "killed" in final["message"]
-    assert "killing" in states
 
 
 def test_method_combo_stays_visible_for_full(finetune_tab):

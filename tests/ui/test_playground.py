@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt
 
 from studio.engine.data.files import read_records
 from studio.engine.data.formats import to_conversations
-from studio.engine.prompting import Example, SamplingSettings
+from studio.engine.prompting.presets import Example
+from studio.engine.prompting.sampling import SamplingSettings
 from tests.engine.generation_helpers import make_random_adapter, plain_generate
 
 LONG_WAIT = 120_000
@@ -26,7 +27,7 @@ def wait_ready(tab, qtbot):
 
 def test_tab_opens_without_importing_torch():
     code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]); "
-            "from studio.ui.playground_tab import PlaygroundTab; t = PlaygroundTab(); t.load_pair('x', None); "
+            "from studio.ui.playground.tab import PlaygroundTab; t = PlaygroundTab(); t.load_pair('x', None); "
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})

@@ -9,7 +9,8 @@ import yaml
 from PySide6.QtCore import Qt
 
 from studio.engine.prompt_fit import fit_chat
-from studio.engine.prompting import Preset, SamplingSettings
+from studio.engine.prompting.presets import Preset
+from studio.engine.prompting.sampling import SamplingSettings
 from tests.conftest import QA_PAIRS
 from tests.engine.generation_helpers import plain_generate
 
@@ -90,7 +91,7 @@ def test_the_run_picker_offers_finished_runs_and_opens_their_model_and_adapter(q
     write_run(workspace, "broken", model=str(tiny_llama), status="failed")
     write_run(workspace, "lost", model=str(tiny_llama), output="adapter")  # its output folder is gone
 
-    from studio.ui.playground_tab import PlaygroundTab
+    from studio.ui.playground.tab import PlaygroundTab
 
     tab = PlaygroundTab()
     qtbot.addWidget(tab)

@@ -11,7 +11,7 @@ from studio.engine.data.formats import to_conversations
 
 @pytest.fixture
 def tab(qtbot):
-    from studio.ui.playground_tab import PlaygroundTab
+    from studio.ui.playground.tab import PlaygroundTab
 
     tab = PlaygroundTab()
     qtbot.addWidget(tab)

@@ -4,7 +4,7 @@ disabled on an error, and a refused start leaves no run folder."""
 import json
 import shutil
 
-from conftest import configure_small_run
+from tests.ui.conftest import configure_small_run
 from PySide6.QtCore import Qt
 
 LONG = 60000
@@ -73,7 +73,7 @@ def test_a_model_with_a_short_context_lowers_the_max_length_and_says_so(finetune
 
 
 def test_pretrain_waits_for_text_then_checks_the_model_it_continues(qtbot, tiny_llama, tmp_path):
-    from studio.ui.pretrain_tab import PretrainTab
+    from studio.ui.pretrain.tab import PretrainTab
 
     tab = PretrainTab()
     qtbot.addWidget(tab)

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from tests.conftest import FIXTURES
-from studio.ui.pretrain_tab import PretrainTab
+from studio.ui.pretrain.tab import PretrainTab
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def _estimate_is_calibrated_on_the_run(tab, run):
 
 def test_a_stopped_pretraining_says_once_that_the_model_so_far_was_saved(qtbot):
     from studio.engine.run_state import RunState
-    from studio.ui.pretrain_tab import PretrainTab
+    from studio.ui.pretrain.tab import PretrainTab
 
     tab = PretrainTab()
     qtbot.addWidget(tab)

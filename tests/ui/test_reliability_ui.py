@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "bad"))
 from cases import CASES, write_all  # noqa: E402
 
 from tests.engine.sft_helpers import MEMORISE, sft_config  # noqa: E402
+from tests.ui.conftest import DialogAnswerer, open_window  # noqa: E402
 
 LONG = 180_000
 
@@ -47,23 +47,25 @@ def _model_with_remote_code(tiny_llama, tmp_path) -> Path:
     return folder
 
 
-def test_remote_code_needs_a_yes_and_a_no_starts_nothing(finetune_tab, tiny_llama, qa_dataset, tmp_path,
-                                                          monkeypatch, qtbot, workspace):
+def test_remote_code_needs_a_yes_and_a_no_starts_nothing(finetune_tab, tiny_llama, qa_dataset, tmp_path, qtbot,
+                                                          workspace):
     tab = finetune_tab
     model = _model_with_remote_code(tiny_llama, tmp_path)
     tab.set_model(str(model))
     with qtbot.waitSignal(tab.dataset_panel.analysis_finished, timeout=LONG):
         tab.load_dataset(str(qa_dataset))
-    asked = []
-    monkeypatch.setattr(QMessageBox, "warning",
-                        lambda parent, title, text, *a: asked.append(text) or QMessageBox.StandardButton.No)
-    tab.start()
-    assert asked and "runs that code on this computer" in asked[0]
+    answers = DialogAnswerer("No")
+    try:
+        tab.start()
+    finally:
+        answers.stop()
+    assert answers.asked[0][0] == "Run code from this model?"
+    assert "runs that code on this computer" in answers.asked[0][1]
     assert not tab.is_running() and "Not started" in tab.error_panel.text()
     assert not (workspace / "runs").exists()
 
 
-def test_confirming_sets_exactly_the_permission_asked_for(tiny_llama, tmp_path, monkeypatch, qtbot):
+def test_confirming_sets_exactly_the_permission_asked_for(tiny_llama, tmp_path, qtbot):
     from studio.engine.config import FineTuneConfig
     from studio.ui.safety import confirm_model_safety
 
@@ -72,13 +74,20 @@ def test_confirming_sets_exactly_the_permission_asked_for(tiny_llama, tmp_path, 
 
     shutil.copytree(tiny_llama, pickled)
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a: QMessageBox.StandardButton.Yes)
-    cfg = FineTuneConfig(model=str(pickled))
-    assert confirm_model_safety(None, str(pickled), cfg)
-    assert cfg.allow_pickle and not cfg.trust_remote_code
-    safe = FineTuneConfig(model=str(tiny_llama))
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a: pytest.fail("a safe model needs no question"))
-    assert confirm_model_safety(None, str(tiny_llama), safe)
+    answers = DialogAnswerer("Yes")
+    try:
+        cfg = FineTuneConfig(model=str(pickled))
+        assert confirm_model_safety(None, str(pickled), cfg)
+        assert answers.asked[0][0] == "Load pickle weights?"
+        assert cfg.allow_pickle and not cfg.trust_remote_code
+        safe = FineTuneConfig(model=str(tiny_llama))
+        assert confirm_model_safety(None, str(tiny_llama), safe)
+        assert answers.answered == 1  # a safe model needs no question
+        adapter_only = tmp_path / "adapter"  # no config.json: nothing to ask; loading it says what is wrong
+        adapter_only.mkdir()
+        assert confirm_model_safety(None, str(adapter_only), FineTuneConfig(model=str(adapter_only)))
+    finally:
+        answers.stop()
 
 
 def _start_detached_worker(cfg, workspace) -> tuple[Path, subprocess.Popen]:
@@ -100,10 +109,7 @@ def test_a_live_run_is_shown_again_and_can_be_stopped(tiny_llama, qa_dataset, wo
     try:
         qtbot.waitUntil(lambda: any(e["type"] == "log" for e in read_events(run_dir / "events.jsonl")),
                         timeout=LONG)
-        from studio.ui.main_window import MainWindow
-
-        window = MainWindow()
-        qtbot.addWidget(window)
+        window = open_window(qtbot)
         assert window.reattached == [run_dir]
         tab = window.finetune_tab
         assert tab.is_running() and tab.stop_button.isEnabled()
@@ -132,13 +138,13 @@ def test_a_run_whose_worker_died_is_marked_failed_on_start(workspace, qtbot):
     writer.close()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
+    (run_dir / "worker.log").write_text("Fatal Python error: Segmentation fault\n")
     (run_dir / "worker.pid").write_text(str(dead.pid))
-    from studio.ui.main_window import MainWindow
-
-    window = MainWindow()
-    qtbot.addWidget(window)
+    window = open_window(qtbot)
     assert window.reattached == []
     last = read_events(run_dir / "events.jsonl")[-1]
     assert last["type"] == "failed" and "ended without finishing" in last["message"]
+    assert "Segmentation fault" in last["message"]  # what the worker last printed, from its worker.log
+    qtbot.waitUntil(lambda: window.runs_view.runs and window.runs_view.runs[0].status == "failed")
     assert summarize_run(run_dir).status == "failed"
     assert not window.finetune_tab.is_running()

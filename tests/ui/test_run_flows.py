@@ -5,31 +5,19 @@ Resume, the stop shortcut, stale state, and the run panel's log times."""
 import datetime as dt
 import json
 import os
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+from PySide6.QtCore import Qt
 
 from studio.engine.config import FineTuneConfig, save_config
 from studio.engine.events import EventWriter
 from studio.engine.runs import create_run_dir, last_checkpoint, read_run_config, worker_alive
+from tests.ui.conftest import DialogAnswerer, open_window
 
-FAKE_WORKER = Path(__file__).resolve().parents[1] / "fake_worker.py"
 WAIT = 60_000
-
-
-@pytest.fixture(autouse=True)
-def fake_worker(monkeypatch, workspace):
-    monkeypatch.setattr("studio.engine.supervisor.WORKER_ARGS", [str(FAKE_WORKER)])
-    monkeypatch.setenv("FAKE_WORKER_SECONDS_PER_STEP", "0.05")
-    yield
-    # A run left in the background (or by a failing test) must not outlive the test.
-    for run in (workspace / "runs").glob("*") if (workspace / "runs").is_dir() else ():
-        if worker_alive(run):
-            os.kill(int((run / "worker.pid").read_text()), signal.SIGKILL)
+pytestmark = pytest.mark.usefixtures("fake_worker")
 
 
 @dataclass
@@ -49,41 +37,8 @@ def run_config(flow: Flow, **fields):
                                     save_every=5, eval_every=5, max_length=64), **fields})
 
 
-class DialogAnswerer:
-    """Answers every modal dialog that opens by clicking the button with `text`; counts them."""
-
-    def __init__(self, text: str):
-        self.text, self.answered = text, 0
-        self.timer = QTimer()
-        self.timer.setInterval(20)
-        self.timer.timeout.connect(self._poll)
-        self.timer.start()
-
-    def _poll(self):
-        box = QApplication.activeModalWidget()
-        if isinstance(box, QMessageBox):
-            for button in box.findChildren(QPushButton):
-                if button.text().replace("&", "") == self.text:
-                    self.answered += 1
-                    button.click()
-                    return
-
-    def stop(self):
-        self.timer.stop()
-
-
 def window(qtbot):
-    from studio.ui.main_window import MainWindow
-
-    def end_runs(win):  # before the window closes at teardown: nothing left to ask about
-        for tab in win.training_tabs:
-            tab.kill()
-            qtbot.waitUntil(lambda: not tab.is_running(), timeout=WAIT)
-
-    w = MainWindow()
-    qtbot.addWidget(w, before_close_func=end_runs)
-    w.show()
-    return w
+    return open_window(qtbot)
 
 
 def start_fake_run(w, qtbot, flow, **fields):
@@ -133,12 +88,14 @@ def test_keep_training_in_the_background_then_the_next_window_reattaches(qtbot, 
     assert w2.finetune_tab.panel.state.status == "stopped"
 
 
-def test_resume_continues_the_same_curve_and_is_not_sticky(qtbot, flow):
+def test_resume_continues_the_same_curve_and_is_not_sticky(qtbot, flow, monkeypatch):
     w = window(qtbot)
+    monkeypatch.setenv("FAKE_WORKER_SECONDS_PER_STEP", "0.25")  # slow enough to be stopped on a busy machine
     tab, run_dir = start_fake_run(w, qtbot, flow, max_steps=30)
     qtbot.waitUntil(lambda: tab.panel.state.step >= 7, timeout=WAIT)
     with qtbot.waitSignal(tab.run_ended, timeout=WAIT):
         tab.stop()
+    monkeypatch.setenv("FAKE_WORKER_SECONDS_PER_STEP", "0.05")  # the resumed run goes at full speed
     stopped_at = tab.panel.state.step
     point = last_checkpoint(run_dir)
     assert tab.result_panel.resume_button.isVisible()
@@ -182,7 +139,7 @@ def test_no_stale_eta_failure_or_curve(qtbot, flow):
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=WAIT)
     tab.kill()
     # A failure shown, then dismissed: the status line no longer says the run failed.
-    os.environ["FAKE_WORKER_SECONDS_PER_STEP"] = "0.5"
+    os.environ["FAKE_WORKER_SECONDS_PER_STEP"] = "0.5"  # the fake_worker fixture puts it back
     tab.panel.launch(run_config(flow), check_model=False)
     qtbot.waitUntil(lambda: tab.panel.state.status == "running", timeout=WAIT)
     with qtbot.waitSignal(tab.run_ended, timeout=WAIT):

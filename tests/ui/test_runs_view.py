@@ -16,7 +16,7 @@ from studio.engine.events import EventWriter
 from studio.engine.pretrain_config import PretrainConfig
 from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, mark_complete, read_run_config
 from studio.ui.runs import rows
-from studio.ui.runs_view import RunsView
+from studio.ui.runs import RunsView
 
 T0 = dt.datetime(2024, 3, 5, 14, 30).timestamp()
 HOUR = 3600.0
@@ -146,6 +146,25 @@ def test_big_refresh_reads_in_a_thread_and_selects_its_run_when_listed(view, wor
         view.select_run(first)  # as a tab does right after refresh(): applied once the list has it
     assert [r.path for r in view.runs] == [second, first]
     assert view.selected_run().path == first
+
+
+def test_a_background_read_never_reads_in_the_gui_thread(view, workspace, qtbot):
+    """As the window opens: even one small run is read in a thread (the list says it is reading), and a later
+    refresh with nothing changed reads nothing at all."""
+    import threading
+
+    only = sft_run(workspace, "20240305-143000-one", "one", T0)
+    threads = []
+    real_scan = rows.scan
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rows, "scan", lambda *a: threads.append(threading.get_ident()) or real_scan(*a))
+        with qtbot.waitSignal(view.refreshed, timeout=60000):
+            view.set_workspace(workspace, background=True)
+            assert view.catalog.scanning and view.empty_label.text().startswith("Reading the runs")
+        assert [r.path for r in view.runs] == [only]
+        assert threads and threading.get_ident() not in threads
+        view.refresh(background=True)  # nothing changed since: nothing to read, no thread
+        assert not view.catalog.scanning and [r.path for r in view.runs] == [only]
 
 
 def test_unchanged_runs_are_not_read_again(view, workspace, monkeypatch):
@@ -351,3 +370,23 @@ def test_show_folder_opens_the_run_folder(view, workspace, monkeypatch):
     view.select_run(run)
     view.folder_button.click()
     assert opened == [str(run)]
+
+
+def test_a_classification_run_shows_its_metrics_tab(view, workspace):
+    from studio.engine.classify.config import ClassifyConfig
+
+    labels = ["negative", "positive"]
+    events = [("started", dict(time=T0, total_steps=4, task="classify", problem="single_label", labels=labels))]
+    events += [("eval", dict(time=T0 + 2, step=2, eval_loss=0.6, accuracy=0.75, macro_f1=0.7, labels=labels,
+                             confusion=[[3, 1], [1, 3]]))]
+    clf = make_run(workspace, "20240305-143000-sentiment", ClassifyConfig(name="sentiment", model="/m", dataset="/d"),
+                   events)
+    sft = sft_run(workspace, "20240305-153000-chat", "chat", T0 + HOUR)
+    view.set_workspace(workspace)
+    view.refresh_now()
+    assert cell(view, clf, "Kind") == "Classification"
+    view.table.selectRow(view.row_of(clf))
+    assert view.details.isTabVisible(2)
+    assert view.metrics.confusion.shown_text() == [["3", "1"], ["1", "3"]]
+    view.table.selectRow(view.row_of(sft))
+    assert not view.details.isTabVisible(2)  # a chat fine-tune has no classification metrics

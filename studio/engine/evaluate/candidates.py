@@ -1,6 +1,7 @@
 """What an evaluation compares: the base model with k in-context examples (one candidate per k) and fine-tuned
-models (a LoRA adapter on its base, a fully fine-tuned or continued-pre-trained model folder, or the output of
-a run folder). Light module (no torch): the pre-flight check and the Evaluate tab list candidates with it."""
+models (a LoRA adapter on its base, a fully fine-tuned or continued-pre-trained model folder, a classifier with
+its own head, or the output of a run folder). Light module (no torch): the pre-flight check and the Evaluate tab
+list candidates with it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class Candidate:
     run: str | None = None  # the run folder that produced it
     train_seconds: float | None = None
     train_tokens: int | None = None
+    classifier: bool = False  # a model with a classification head: it predicts labels, it does not write them
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -43,7 +45,7 @@ def _run_costs(state) -> tuple[float | None, int | None]:
 def _output_of_run(run_dir: Path, state) -> Path:
     output = Path(state.output) if state.output else None
     if output is None or not output.exists():
-        for name in ("adapter", "model"):
+        for name in ("model", "adapter") if state.started.get("task") == "classify" else ("adapter", "model"):
             if (run_dir / name).is_dir():
                 return run_dir / name
         raise BadConfig(f"The run {run_dir} has no finished output (no adapter/ or model/ folder); its status is "
@@ -88,7 +90,12 @@ def tuned_candidate(path: str, base_model: str, number: int) -> Candidate:
     if folder == run:
         folder = _output_of_run(run, state)
     name = _run_name(run) if run else folder.name
-    if (folder / "adapter_config.json").is_file():
+    from studio.engine.classify.predict import classifier_folder, is_classifier
+
+    if is_classifier(folder):
+        cand = Candidate(f"tuned-{number}", f"{name} (classifier)", "tuned", str(classifier_folder(folder)),
+                         classifier=True)
+    elif (folder / "adapter_config.json").is_file():
         cand = Candidate(f"tuned-{number}", f"{name} (LoRA adapter)", "tuned", _adapter_base(folder, base_model),
                          adapter=str(folder))
     elif (folder / "config.json").is_file():
@@ -146,10 +153,11 @@ class FinishedRun:
 
 
 def finished_outputs(workspace: Path) -> list[FinishedRun]:
-    """The workspace's completed or stopped fine-tune and pre-train runs that saved an output, newest first."""
+    """The workspace's completed or stopped fine-tune, classification and pre-train runs that saved an output,
+    newest first."""
     found = []
     for summary in list_runs(workspace):
-        if summary.task not in ("sft", "pretrain") or summary.status not in ("completed", "stopped"):
+        if summary.task not in ("sft", "classify", "pretrain") or summary.status not in ("completed", "stopped"):
             continue
         if summary.task == "pretrain" and read_run_config(summary.path).get("objective") == "mlm":
             continue  # an encoder fills in blanks; it does not answer, so nothing here can score it

@@ -40,7 +40,9 @@ def check_eval(cfg, report, workspace: Path | None = None) -> None:
         report.error("config", err)
         candidates = []
     for cand in candidates:
-        if cand.kind == "tuned" and not cand.adapter:
+        if cand.classifier:
+            _check_classifier(cand, heldout, report)
+        elif cand.kind == "tuned" and not cand.adapter:
             _check_tuned_model(cand, report)
         trained_on = read_run_config(Path(cand.run)).get("dataset", "") if cand.run else ""
         if _same_file(trained_on, cfg.dataset):
@@ -51,6 +53,34 @@ def check_eval(cfg, report, workspace: Path | None = None) -> None:
     if heldout is not None and heldout.kind == "perplexity" and any(counts) and not (0 in counts or cfg.tuned_paths()):
         report.add("error", "config", "Raw text is scored by perplexity, which puts no examples in a prompt: use "
                    "shots 0 or fine-tuned candidates.", field="shots")
+
+
+def _check_classifier(cand, heldout, report) -> None:
+    """A classifier predicts labels: it can be scored on labelled text whose labels it knows, nothing else."""
+    from studio.engine.classify.predict import label_names, problem_of
+    from studio.engine.models import read_model_config
+
+    if heldout is None:
+        return
+    if heldout.kind != "classification":
+        report.add("error", "config", f"{cand.label} is a classifier: it puts labels on texts, so it can only be "
+                   f"evaluated on labelled text, and this held-out file is scored by {heldout.kind}.",
+                   "Choose a labelled held-out file (text + label), or leave the classifier out.", field="tuned")
+        return
+    try:
+        config = read_model_config(Path(cand.model))
+    except StudioError as err:
+        report.error("model", err)
+        return
+    if problem_of(config) != "single_label":
+        report.add("error", "config", f"{cand.label} predicts {problem_of(config).replace('_', '-')} outputs; the "
+                   "held-out comparison scores one label per text.", field="tuned")
+        return
+    known = {name.strip().lower() for name in label_names(config)}
+    missing = [label for label in heldout.labels if label.strip().lower() not in known]
+    if missing:
+        report.add("warning", "data", f"{cand.label} has no class for the held-out label(s) {', '.join(missing)}: "
+                   "it can never predict them.", field="tuned")
 
 
 def _check_tuned_model(cand, report) -> None:

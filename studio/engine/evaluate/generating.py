@@ -46,7 +46,7 @@ def generate_batch(model, tokenizer, prompts: list[list[int]], *, device, max_ne
     A prompt's limit is cut to the room its context window leaves."""
     from transformers import StoppingCriteriaList
 
-    from studio.engine.streaming import FlagAndStringsCriteria
+    from studio.engine.streaming import StopFlagCriteria
 
     limits = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
     if len(limits) != len(prompts):
@@ -74,7 +74,7 @@ def generate_batch(model, tokenizer, prompts: list[list[int]], *, device, max_ne
             mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch],
                                 device=device)
             # Stops a long batch within one token of the stop event, not only between batches.
-            criteria = FlagAndStringsCriteria(tokenizer, width, stop_event)
+            criteria = StopFlagCriteria(stop_event)
             started = time.perf_counter()
             out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max(limits[i] for i in batch),
                                  do_sample=False, num_beams=1, eos_token_id=eos or None, pad_token_id=pad,

@@ -20,7 +20,7 @@ from studio.engine.data.files import TEXT_SUFFIXES, read_records
 from studio.engine.data.formats import describe_drops, detect_format, split_mapping, to_conversations
 from studio.engine.errors import BadDataset
 
-TEXT_NAMES = ("text", "sentence", "review", "content", "document", "utterance", "comment", "tweet")
+TEXT_NAMES = ("text", "sentence", "review", "content", "document", "utterance", "comment", "tweet", "message")
 LABEL_NAMES = ("label", "labels", "category", "class", "intent", "sentiment", "topic", "target")
 KIND_OF_FORMAT = {"labelled": "classification", "text": "perplexity"}
 # More distinct labels than this (and more than half the rows) means the column is not a label column.
@@ -76,7 +76,7 @@ def _label_text(value) -> str | None:
     raise ValueError(type(value).__name__)
 
 
-def _sorted_labels(labels: set[str]) -> list[str]:
+def sorted_labels(labels: set[str]) -> list[str]:
     if all(label.lstrip("-").isdigit() for label in labels):
         return sorted(labels, key=int)
     return sorted(labels, key=str.casefold)
@@ -116,7 +116,7 @@ def _read_labelled(path: Path, records, columns: tuple[str, str]) -> HeldOut:
                          f"{len(result.examples)} rows; that is not a label column.",
                          "Map the column that holds the class of each text to 'label' (column mapping), or "
                          "evaluate as instruction/output pairs.", field="column_mapping")
-    result.labels = _sorted_labels(distinct)
+    result.labels = sorted_labels(distinct)
     if len(result.labels) == 1:
         result.warnings.append(f"{path}: every row has the label {result.labels[0]!r}; accuracy on it says "
                                "little (a model that always answers it scores 100%).")
@@ -222,7 +222,7 @@ def _as_kind(result: HeldOut, kind: str) -> HeldOut:
                              "Evaluate as answers (kind generation), or use a file of labelled text.", field="kind")
         for e in result.examples:
             e.reference = e.reference.strip()
-        result.kind, result.labels = "classification", _sorted_labels(distinct)
+        result.kind, result.labels = "classification", sorted_labels(distinct)
     else:
         result.kind = "generation"
     if not result.examples:

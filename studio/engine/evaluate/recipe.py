@@ -68,6 +68,12 @@ def _unseen_labels(cand: Candidate, heldout: HeldOut, shots_seen: list[str]) -> 
         return []
     if cand.kind == "prompt":
         return [label for label in heldout.labels if label not in shots_seen] if cand.shots else []
+    if cand.classifier:
+        from studio.engine.classify.predict import label_names
+        from studio.engine.models import read_model_config
+
+        known = {name.strip().lower() for name in label_names(read_model_config(Path(cand.model)))}
+        return [label for label in heldout.labels if label.strip().lower() not in known]
     if not cand.run:
         return []
     from studio.engine.runs import read_run_config
@@ -121,6 +127,12 @@ def _load(cfg, cand: Candidate, current):
         return current
     current = None
     gc.collect()
+    if cand.classifier:
+        from studio.engine.classify.predict import load_classifier
+        from studio.engine.models import choose_device
+
+        return key, load_classifier(cand.model, choose_device(cfg.device, cfg.precision).device,
+                                    trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
     loaded = load_for_generation(cand.model, cand.adapter, device=cfg.device, precision=cfg.precision,
                                  trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle,
                                  allow_download=cfg.allow_download)
@@ -130,7 +142,7 @@ def _load(cfg, cand: Candidate, current):
 def run_eval(cfg, run_dir: Path, events: EventWriter, stop) -> None:
     import torch
 
-    from studio.engine.evaluate.scorers import SCORERS, Job
+    from studio.engine.evaluate.scorers import SCORERS, Job, head_classify
     from studio.engine.evaluate.scoring import Stopped
 
     torch.manual_seed(cfg.seed)
@@ -171,17 +183,22 @@ def run_eval(cfg, run_dir: Path, events: EventWriter, stop) -> None:
             events.emit("progress", phase="loading the model", candidate=cand.label)
             current = _load(cfg, cand, current)
             loaded = current[1]
-            if loaded.choice.device == "cuda":
+            device = loaded.device if cand.classifier else loaded.choice.device
+            if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            context = min(cfg.max_length or loaded.context_window, loaded.context_window)
-            job = Job(loaded, heldout, style, cand.shots or 0, pool, cfg.shot_selection, cfg.seed, context,
-                      cfg.batch_size, cfg.max_new_tokens, cfg.generate, cfg.window, cfg.stride, progress, stop)
             started = time.perf_counter()
-            outcome = SCORERS[heldout.kind](job)
-            record = _candidate_record(cand, outcome, time.perf_counter() - started, loaded.choice.device,
+            if cand.classifier:
+                outcome = head_classify(loaded, heldout, cfg.batch_size, progress, stop)
+            else:
+                context = min(cfg.max_length or loaded.context_window, loaded.context_window)
+                job = Job(loaded, heldout, style, cand.shots or 0, pool, cfg.shot_selection, cfg.seed, context,
+                          cfg.batch_size, cfg.max_new_tokens, cfg.generate, cfg.window, cfg.stride, progress, stop)
+                outcome = SCORERS[heldout.kind](job)
+            record = _candidate_record(cand, outcome, time.perf_counter() - started, device,
                                        _unseen_labels(cand, heldout, outcome.shots_seen))
             if record["unseen_labels"]:
-                seen_in = "its shots" if cand.kind == "prompt" else "its training data"
+                seen_in = ("its shots" if cand.kind == "prompt" else "its classes" if cand.classifier
+                           else "its training data")
                 warnings.append(f"{cand.label}: the held-out label(s) {', '.join(record['unseen_labels'])} never "
                                 f"appear in {seen_in}.")
             if outcome.fit.shots_dropped:

@@ -198,4 +198,32 @@ def document_perplexity(job: Job) -> Outcome:
     return out
 
 
+def head_classify(classifier, heldout, batch_size: int, progress, stop) -> Outcome:
+    """A classifier with its own head on labelled text: each example's most probable class, matched to the
+    held-out labels by name (case and spaces aside); a class the held-out file lacks counts as no answer."""
+    by_name = {label.strip().lower(): label for label in heldout.labels}
+    examples = heldout.examples
+    out = Outcome(metrics={}, answers=[None] * len(examples))
+    true, predicted = [], []
+    for start in range(0, len(examples), batch_size):
+        if stop.is_set():
+            break  # the figures of what was scored are still written; the recipe reports the stop
+        chunk = examples[start:start + batch_size]
+        began = time.perf_counter()
+        scores = classifier.predict([e.input for e in chunk], batch_size=batch_size)
+        out.generation_seconds.append(time.perf_counter() - began)
+        for i, (example, probs) in enumerate(zip(chunk, scores), start=start):
+            best = classifier.decide(probs)[0]
+            answer = by_name.get(best.strip().lower())
+            true.append(example.reference)
+            predicted.append(answer)
+            out.answers[i] = {"answer": best, "correct": answer == example.reference, "score": probs[best]}
+        progress.advance(len(chunk))
+    if true:
+        report = metrics.classification_report(true, predicted, heldout.labels)
+        out.metrics = {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+        out.per_class, out.confusion = report["per_class"], report["confusion"]
+    return out
+
+
 SCORERS = {"classification": classify, "generation": answer, "perplexity": document_perplexity}

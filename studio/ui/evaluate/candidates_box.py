@@ -18,7 +18,7 @@ POOL_FILTER = ("Training file or playground preset (*.json *.jsonl *.ndjson *.cs
 ERROR_STYLE = "background: #fdecea; border: 1px solid #d9534f;"
 PATH_ROLE = Qt.ItemDataRole.UserRole
 MODEL_ROLE = Qt.ItemDataRole.UserRole + 1
-TASK_WORDS = {"sft": "fine-tune", "pretrain": "pre-train"}
+TASK_WORDS = {"sft": "fine-tune", "classify": "classification", "pretrain": "pre-train"}
 EMPTY = ("No finished fine-tune or pre-train runs in the workspace yet. Train one, or add an adapter or model "
          "folder.")
 
@@ -133,7 +133,8 @@ class CandidatesBox(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for run in found:
-            what = "LoRA adapter" if (run.output / "adapter_config.json").is_file() else "model"
+            what = ("LoRA adapter" if (run.output / "adapter_config.json").is_file()
+                    else "classifier" if run.task == "classify" else "model")
             item = self._new_item(f"{run.name} — {TASK_WORDS.get(run.task, run.task)} ({what})", str(run.output),
                                   run.model or "")
             item.setToolTip(f"{run.output}\nbase model: {run.model or '(trained from scratch)'}\nrun: {run.run}")

@@ -146,6 +146,37 @@ def heat_lut() -> np.ndarray:
     return (low + (high - low) * steps).round().astype(np.ubyte)
 
 
+COUNTS_UP_TO = 20  # labels; with more, the cells are too small to write a count in
+
+
+def draw_confusion(plot, labels: list[str], counts: np.ndarray) -> list[list]:
+    """Draw a confusion matrix (rows: true, columns: predicted) on a pyqtgraph plot, each cell shaded by its share
+    of the row and labelled with its count; returns the count items, row by row."""
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    plot.clear()
+    image = pg.ImageItem(shares, axisOrder="row-major", levels=(0.0, 1.0), lut=heat_lut())
+    image.setRect(0, 0, len(labels), len(labels))
+    plot.addItem(image)
+    count_items = []
+    if len(labels) <= COUNTS_UP_TO:
+        for i in range(len(labels)):
+            row = []
+            for j in range(len(labels)):
+                color = "w" if shares[i, j] > 0.55 else (40, 40, 40)
+                item = pg.TextItem(f"{int(counts[i, j])}", color=color, anchor=(0.5, 0.5))
+                item.setPos(j + 0.5, i + 0.5)
+                plot.addItem(item)
+                row.append(item)
+            count_items.append(row)
+    ticks = [[(k + 0.5, label if len(label) <= 18 else label[:17] + "…") for k, label in enumerate(labels)]]
+    plot.getAxis("bottom").setTicks(ticks)
+    plot.getAxis("left").setTicks(ticks)
+    plot.setXRange(0, len(labels), padding=0)
+    plot.setYRange(0, len(labels), padding=0)
+    return count_items
+
+
 class ConfusionView(QWidget):
     """The confusion matrix of one classification candidate, chosen in the combo box (or the results table)."""
 
@@ -226,27 +257,7 @@ class ConfusionView(QWidget):
             self.show_note(f"The confusion matrix of this candidate is malformed ({counts.shape} for "
                            f"{len(labels)} labels).")
             return
-        totals = counts.sum(axis=1, keepdims=True)
-        shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-        self.plot.clear()
-        image = pg.ImageItem(shares, axisOrder="row-major", levels=(0.0, 1.0), lut=heat_lut())
-        image.setRect(0, 0, len(labels), len(labels))
-        self.plot.addItem(image)
-        self.count_items = []
-        for i in range(len(labels)):
-            row = []
-            for j in range(len(labels)):
-                color = "w" if shares[i, j] > 0.55 else (40, 40, 40)
-                item = pg.TextItem(f"{int(counts[i, j])}", color=color, anchor=(0.5, 0.5))
-                item.setPos(j + 0.5, i + 0.5)
-                self.plot.addItem(item)
-                row.append(item)
-            self.count_items.append(row)
-        ticks = [[(k + 0.5, label if len(label) <= 18 else label[:17] + "…") for k, label in enumerate(labels)]]
-        self.plot.getAxis("bottom").setTicks(ticks)
-        self.plot.getAxis("left").setTicks(ticks)
-        self.plot.setXRange(0, len(labels), padding=0)
-        self.plot.setYRange(0, len(labels), padding=0)
+        self.count_items = draw_confusion(self.plot, labels, counts)
         self.shown_labels = labels
         self.shown_counts = counts.astype(int).tolist()
         self.stack.setCurrentWidget(self.plot)

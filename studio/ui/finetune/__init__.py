@@ -1,1 +1,1 @@
-"""Parts of the Fine-tune tab (the tab itself is studio.ui.finetune_tab.FineTuneTab)."""
+"""Parts of the Fine-tune tab; the tab itself is studio.ui.finetune.tab.FineTuneTab."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from studio.engine.generation import batch_columns
+from studio.engine.prompting.batch_files import batch_columns
 
 
 class BatchView(QWidget):

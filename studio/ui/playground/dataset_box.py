@@ -9,7 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                                QVBoxLayout, QWidget)
 
-from studio.engine.prompting import DATASET_FORMATS
+from studio.engine.prompting.dataset_export import DATASET_FORMATS
 from studio.ui import settings
 
 DEFAULT_NAME = "examples.jsonl"

@@ -6,7 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from studio.engine.prompting import Example
+from studio.engine.prompting.presets import Example
 
 
 class ExampleEditor(QWidget):

@@ -12,8 +12,9 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog
 
 from studio.engine.errors import StudioError
-from studio.engine.generation import read_prompt_file, save_batch_results
-from studio.engine.prompting import example_conversations, load_preset, save_dataset, save_preset
+from studio.engine.prompting.batch_files import read_prompt_file, save_batch_results
+from studio.engine.prompting.dataset_export import example_conversations, save_dataset
+from studio.engine.prompting.presets import load_preset, save_preset
 
 
 class PlaygroundFiles:

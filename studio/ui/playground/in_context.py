@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from studio.engine.prompting import DEFAULT_COMPLETION_TEMPLATE
+from studio.engine.prompting.templates import DEFAULT_COMPLETION_TEMPLATE
 from studio.ui.playground.dataset_box import DatasetBox
 from studio.ui.playground.examples import ExampleEditor
 from studio.ui.playground.sampling import SamplingPanel

@@ -46,7 +46,9 @@ def _is_causal_lm(folder: Path) -> bool:
 
 
 def playable_runs(workspace: Path) -> list[PlayableRun]:
-    """The runs that finished (completed or stopped) with an adapter or a generating model, newest first."""
+    """The runs that finished (completed or stopped) with an adapter, a generating model or a classifier, newest
+    first."""
+    from studio.engine.classify.predict import is_classifier
     from studio.engine.runs import list_runs
 
     try:
@@ -64,6 +66,8 @@ def playable_runs(workspace: Path) -> list[PlayableRun]:
             found.append(PlayableRun(run.path, f"{run.path.name} · adapter · {run.status}", run.model, str(output)))
         elif _is_causal_lm(output):
             found.append(PlayableRun(run.path, f"{run.path.name} · model · {run.status}", str(output), ""))
+        elif is_classifier(output):  # the playground shows its classify view for it
+            found.append(PlayableRun(run.path, f"{run.path.name} · classifier · {run.status}", str(output), ""))
     return found
 
 

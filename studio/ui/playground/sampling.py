@@ -1,86 +1,90 @@
-"""The sampling panel: greedy or sampled, temperature, top-p, top-k, repetition penalty, max and min new
-tokens, stop strings and seed."""
+"""The sampling panel: one editor per SamplingSettings field, with the label, bounds and help (as a tooltip)
+that the field's knob declares. Settings that only matter for sampled replies are off while Greedy is on."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
-from studio.engine.prompting import SamplingSettings
+from studio.engine.prompting.sampling import (SamplingSettings, sampled_only, stop_strings_from_text,
+                                              stop_strings_to_text)
+from studio.ui.widgets.config_form import field_label
 
-
-def _double(lo, hi, step, decimals=2):
-    box = QDoubleSpinBox()
-    box.setRange(lo, hi)
-    box.setSingleStep(step)
-    box.setDecimals(decimals)
-    return box
+# What a spin box at its lowest value shows, where that value means "not set".
+OFF_TEXT = {"min_new_tokens": "off", "seed": "random"}
+UNSET = -1  # a spin box's value for a setting that may be None (the seed's "random")
 
 
 class SamplingPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.greedy = QCheckBox("Greedy (no sampling)")
-        self.temperature = _double(0.01, 5.0, 0.05)
-        self.top_p = _double(0.01, 1.0, 0.05)
-        self.top_k = QSpinBox()
-        self.top_k.setRange(0, 100_000)
-        self.repetition_penalty = _double(0.5, 3.0, 0.05)
-        self.max_new_tokens = QSpinBox()
-        self.max_new_tokens.setRange(1, 1_000_000)
-        self.min_new_tokens = QSpinBox()
-        self.min_new_tokens.setRange(0, 1_000_000)
-        self.min_new_tokens.setSpecialValueText("off")
-        self.stop_strings = QLineEdit()
-        self.stop_strings.setPlaceholderText("e.g. \\n\\n|Input:")
-        self.seed = QSpinBox()
-        self.seed.setRange(-1, 2**31 - 1)
-        self.seed.setSpecialValueText("random")
-        tips = {self.greedy: "Pick the most likely token each time: the same prompt always gives the same reply.",
-                self.temperature: "Higher is more varied, lower more focused (sampling only).",
-                self.top_p: "Sample only from the smallest set of tokens whose probabilities add up to this.",
-                self.top_k: "Sample only from the k most likely tokens (0 = off).",
-                self.repetition_penalty: "Above 1 makes repeating earlier tokens less likely (1 = off).",
-                self.max_new_tokens: "The longest reply, in tokens (also limited by the context window).",
-                self.min_new_tokens: "The shortest reply, in tokens: the model cannot end its reply before "
-                                     "(0 = off).",
-                self.stop_strings: "Stop the reply at any of these texts, separated by |; \\n is a new line.",
-                self.seed: "The random seed for sampling; both sides of a comparison use the same one."}
-        for widget, tip in tips.items():
-            widget.setToolTip(tip)
+        hints = typing.get_type_hints(SamplingSettings)
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        form.addRow(self.greedy)
-        for label, widget in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Top-k", self.top_k),
-                              ("Repetition penalty", self.repetition_penalty),
-                              ("Max new tokens", self.max_new_tokens), ("Min new tokens", self.min_new_tokens),
-                              ("Stop strings", self.stop_strings),
-                              ("Seed", self.seed)):
-            form.addRow(label, widget)
+        self._names = []
+        self._optional = {name for name, typ in hints.items() if type(None) in typing.get_args(typ)}
+        for f in dataclasses.fields(SamplingSettings):
+            editor = self._editor(f, hints[f.name])
+            editor.setToolTip(f.metadata["help"])
+            setattr(self, f.name, editor)
+            self._names.append(f.name)
+            if isinstance(editor, QCheckBox):
+                form.addRow(editor)
+            else:
+                form.addRow(field_label(f), editor)
+        self._sampled_only = [getattr(self, name) for name in sampled_only()]
         self.greedy.toggled.connect(self._update_enabled)
         self.set_settings(SamplingSettings())
 
+    @staticmethod
+    def _editor(f: dataclasses.Field, typ) -> QWidget:
+        lo, hi = f.metadata.get("min"), f.metadata.get("max")
+        optional = type(None) in typing.get_args(typ)
+        if typ is bool:
+            return QCheckBox(field_label(f))
+        if typ is float:
+            box = QDoubleSpinBox()
+            box.setRange(lo, hi)
+            box.setSingleStep(0.05)
+            box.setDecimals(2)
+            return box
+        if typ is int or optional:
+            box = QSpinBox()
+            box.setRange(UNSET if optional else lo, hi)
+            if f.name in OFF_TEXT:
+                box.setSpecialValueText(OFF_TEXT[f.name])
+            return box
+        line = QLineEdit()  # the stop strings, in their one-line form
+        line.setPlaceholderText("e.g. \\n\\n|Input:")
+        return line
+
     def _update_enabled(self) -> None:
-        for w in (self.temperature, self.top_p, self.top_k, self.seed):
+        for w in self._sampled_only:
             w.setEnabled(not self.greedy.isChecked())
 
     def settings(self) -> SamplingSettings:
-        stops = [s.replace("\\n", "\n").replace("\\t", "\t") for s in self.stop_strings.text().split("|")]
-        return SamplingSettings(greedy=self.greedy.isChecked(), temperature=self.temperature.value(),
-                                top_p=self.top_p.value(), top_k=self.top_k.value(),
-                                repetition_penalty=self.repetition_penalty.value(),
-                                max_new_tokens=self.max_new_tokens.value(),
-                                min_new_tokens=self.min_new_tokens.value(),
-                                stop_strings=[s for s in stops if s],
-                                seed=None if self.seed.value() < 0 else self.seed.value())
+        values = {}
+        for name in self._names:
+            w = getattr(self, name)
+            if isinstance(w, QCheckBox):
+                values[name] = w.isChecked()
+            elif isinstance(w, QLineEdit):
+                values[name] = stop_strings_from_text(w.text())
+            elif name in self._optional and w.value() == UNSET:
+                values[name] = None
+            else:
+                values[name] = w.value()
+        return SamplingSettings(**values)
 
     def set_settings(self, s: SamplingSettings) -> None:
-        self.greedy.setChecked(s.greedy)
-        self.temperature.setValue(s.temperature)
-        self.top_p.setValue(s.top_p)
-        self.top_k.setValue(s.top_k)
-        self.repetition_penalty.setValue(s.repetition_penalty)
-        self.max_new_tokens.setValue(s.max_new_tokens)
-        self.min_new_tokens.setValue(s.min_new_tokens)
-        self.stop_strings.setText("|".join(x.replace("\n", "\\n").replace("\t", "\\t") for x in s.stop_strings))
-        self.seed.setValue(-1 if s.seed is None else s.seed)
+        for name in self._names:
+            w, value = getattr(self, name), getattr(s, name)
+            if isinstance(w, QCheckBox):
+                w.setChecked(value)
+            elif isinstance(w, QLineEdit):
+                w.setText(stop_strings_to_text(value))
+            else:
+                w.setValue(UNSET if value is None else value)
         self._update_enabled()

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 
 from studio.ui.runs import rows
+from studio.ui.runs.background import keep_until_done
 
 
 class RunScanThread(QThread):
@@ -66,8 +67,9 @@ class RunCatalog(QObject):
         self._rescan = False
         self._generation += 1  # a scan of the former workspace must not list its runs here
 
-    def refresh(self, wait: bool = False) -> None:
-        """Emit `listed` with the current runs: now when `wait` or when little changed, else from a thread."""
+    def refresh(self, wait: bool = False, background: bool = False) -> None:
+        """Emit `listed` with the current runs: now when `wait` or when little changed (unless `background`),
+        else from a thread."""
         if self.workspace is None:
             self._generation += 1
             self.listed.emit([])
@@ -80,7 +82,9 @@ class RunCatalog(QObject):
             self._rescan = True
             return
         stale = [f for f in folders if rows.needs_reading(f, self._cache)]
-        if len(stale) <= self.sync_max_runs and sum(map(rows.events_size, stale)) <= self.sync_max_event_bytes:
+        if background and stale:
+            self._start_scan(folders)
+        elif len(stale) <= self.sync_max_runs and sum(map(rows.events_size, stale)) <= self.sync_max_event_bytes:
             self._read_now(folders)
         else:
             self._start_scan(folders)
@@ -103,6 +107,7 @@ class RunCatalog(QObject):
         thread = RunScanThread(self._generation, folders, self._cache, QCoreApplication.instance())
         thread.scanned.connect(self._scanned)
         thread.finished.connect(thread.deleteLater)
+        keep_until_done(thread)
         self._thread = thread
         thread.start()
 

@@ -12,7 +12,7 @@ from studio.ui.runs.rows import RunEntry, date_text
 from studio.ui.widgets.loss_plot import LossPlot
 
 
-def _state(entry: RunEntry) -> RunState:
+def run_state(entry: RunEntry) -> RunState:
     try:
         return load_run_state(entry.path)  # a resumed run: one curve from the start of the run it resumed
     except Exception:  # noqa: BLE001 - a run whose events cannot be read shows no curve, not an error dialog
@@ -35,7 +35,7 @@ def series_labels(entries: list[RunEntry]) -> dict[Path, str]:
 
 def show_run(plot: LossPlot, entry: RunEntry) -> None:
     """One run as its tab showed it while training: train loss (raw and smoothed), learning rate, eval."""
-    state = _state(entry)
+    state = run_state(entry)
     plot.clear()
     for step, loss in state.train:
         plot.add_point("train", step, loss)
@@ -51,7 +51,7 @@ def show_overlay(plot: LossPlot, entries: list[RunEntry]) -> None:
     plot.clear()
     labels = series_labels(entries)
     for entry in entries:
-        state = _state(entry)
+        state = run_state(entry)
         for series, points in ((f"{labels[entry.path]} · train", state.train),
                                (f"{labels[entry.path]} · eval", [(e.step, e.loss) for e in state.evals])):
             for step, value in points:

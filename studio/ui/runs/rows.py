@@ -15,7 +15,7 @@ from pathlib import Path
 from studio.engine.runs import (CONFIG_FILE, EVENTS_FILE, PID_FILE, RunSummary, complete_checkpoints, read_run_config,
                                 summarize_run)
 
-KIND_NAMES = {"sft": "Fine-tune", "pretrain": "Pre-train", "eval": "Evaluation"}
+KIND_NAMES = {"sft": "Fine-tune", "classify": "Classification", "pretrain": "Pre-train", "eval": "Evaluation"}
 # Statuses that can change while no file of the run changes (the worker dies): such runs are always read again.
 VOLATILE_STATUSES = ("running", "unknown")
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QInp
 from studio.engine import runs as engine_runs
 from studio.engine.runs import CONFIG_FILE, RunSummary
 from studio.ui.runs import curves, rows, run_files
+from studio.ui.widgets.classify_metrics import ClassifyMetrics
 from studio.ui.runs.catalog import RunCatalog
 from studio.ui.widgets.loss_plot import LossPlot
 
@@ -122,6 +123,9 @@ class RunsView(QWidget):
         self.details = QTabWidget()
         self.details.addTab(self.plot, "Curves")
         self.details.addTab(self.config_text, "Config")
+        self.metrics = ClassifyMetrics()  # a classification run's scores and confusion matrix
+        self.details.addTab(self.metrics, "Metrics")
+        self.details.setTabVisible(2, False)
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -154,14 +158,16 @@ class RunsView(QWidget):
     def workspace(self) -> Path | None:
         return self.catalog.workspace
 
-    def set_workspace(self, workspace: Path | None) -> None:
+    def set_workspace(self, workspace: Path | None, background: bool = False) -> None:
+        """`background`: read the runs in a thread however few they are (the window is opening)."""
         self.catalog.set_workspace(workspace)
-        self.refresh()
+        self.refresh(background=background)
 
-    def refresh(self, wait: bool = False) -> None:
+    def refresh(self, wait: bool = False, background: bool = False) -> None:
         """Read the runs again. Little to read is read at once; much (a big workspace seen for the first
-        time) is read in a thread and `refreshed` says when the table shows it. `wait` always reads now."""
-        self.catalog.refresh(wait=wait)
+        time), or anything with `background`, is read in a thread and `refreshed` says when the table shows it.
+        `wait` always reads now."""
+        self.catalog.refresh(wait=wait, background=background)
         self._update_empty_state()
 
     def refresh_now(self) -> None:
@@ -270,6 +276,10 @@ class RunsView(QWidget):
             curves.show_run(self.plot, entries[0])
         else:
             curves.show_overlay(self.plot, entries)
+        classifier = len(entries) == 1 and entries[0].summary.task == "classify"
+        self.details.setTabVisible(2, classifier)
+        if classifier:
+            self.metrics.show_state(curves.run_state(entries[0]))
         self.config_text.setPlainText(curves.config_text(entries))
         if len(entries) == 1 and entries[0].path != was_single:
             self.run_selected.emit(entries[0].path)

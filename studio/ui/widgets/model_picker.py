@@ -1,12 +1,16 @@
 """Choose a model: the built-in starter model, models in the Hugging Face cache, recent folders,
-a folder picked with "Browse…", or a hub id typed in."""
+a folder picked with "Browse…", or a hub id typed in.
+
+Reading the Hugging Face cache walks every file in it, so it is read in a thread, once for every picker of
+the window; until it has been read a picker lists "Hugging Face cache: scanning…" (an entry that cannot be
+chosen) and everything else."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from studio.ui import settings
@@ -37,9 +41,9 @@ def _is_causal_lm(folder: Path) -> bool:
 def cached_models() -> list[tuple[str, str]]:
     """(hub id, snapshot folder) of the causal language models in the Hugging Face cache."""
     try:
-        from huggingface_hub import scan_cache_dir
+        from huggingface_hub import constants, scan_cache_dir
 
-        info = scan_cache_dir()
+        info = scan_cache_dir(constants.HF_HUB_CACHE)  # the cache as configured now (HF_HUB_CACHE, HF_HOME)
     except Exception:  # no cache, unreadable cache, old huggingface_hub: nothing to offer
         return []
     found = []
@@ -50,6 +54,49 @@ def cached_models() -> list[tuple[str, str]]:
         if _is_causal_lm(Path(latest.snapshot_path)):
             found.append((repo.repo_id, str(latest.snapshot_path)))
     return found
+
+
+SCANNING_LABEL = "Hugging Face cache: scanning…"
+SCANNING = "<scanning the cache>"  # the data of that entry: never a model
+
+
+class CacheScan(QObject):
+    """The Hugging Face cache read in a thread, for every picker at once; kept until a picker asks again."""
+
+    scanned = Signal(object)  # list of (hub id, snapshot folder)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.models: list[tuple[str, str]] | None = None  # None until the first scan has finished
+        self._call = None
+
+    @property
+    def scanning(self) -> bool:
+        return self._call is not None
+
+    def request(self, again: bool = False) -> None:
+        """Scan unless a scan is under way or (unless `again`) one has finished."""
+        from studio.ui.runs.background import call_in_background
+
+        if self.scanning or (self.models is not None and not again):
+            return
+        self._call = call_in_background(cached_models, self._done)
+
+    def _done(self, result) -> None:
+        self._call = None
+        self.models = result if isinstance(result, list) else []
+        self.scanned.emit(self.models)
+
+
+_cache_scan: CacheScan | None = None
+
+
+def cache_scan() -> CacheScan:
+    """The application's one CacheScan."""
+    global _cache_scan
+    if _cache_scan is None:
+        _cache_scan = CacheScan(QCoreApplication.instance())
+    return _cache_scan
 
 
 class ModelPicker(QWidget):
@@ -75,7 +122,12 @@ class ModelPicker(QWidget):
         layout.addWidget(self.combo, 1)
         layout.addWidget(self.browse)
         self._last = ""
-        self.refresh(scan_cache=scan_cache)
+        self.scan_cache = scan_cache
+        self.cached: list[tuple[str, str]] = []  # (hub id, folder) of the models found in the Hugging Face cache
+        self.scanning = False
+        if scan_cache:
+            cache_scan().scanned.connect(self._cache_scanned)
+        self.refresh(scan_cache=scan_cache and cache_scan().models is None)
         self.combo.currentIndexChanged.connect(self._maybe_changed)
         self.combo.currentIndexChanged.connect(self._show_start_of_text)
         self.combo.lineEdit().editingFinished.connect(self._maybe_changed)
@@ -86,6 +138,14 @@ class ModelPicker(QWidget):
         self.combo.lineEdit().setCursorPosition(0)
 
     def refresh(self, scan_cache: bool = True) -> None:
+        """List the starter model, the recent folders and the cached models; `scan_cache` reads the Hugging Face
+        cache again (in a thread: its models join the list when it has been read)."""
+        if self.scan_cache:
+            scan = cache_scan()
+            if scan_cache:
+                scan.request(again=True)
+            self.scanning = scan.scanning
+            self.cached = list(scan.models or [])
         current = self.model()
         self.combo.blockSignals(True)
         self.combo.clear()
@@ -96,13 +156,36 @@ class ModelPicker(QWidget):
         for folder in settings.recent(self.recent_key):
             if Path(folder).is_dir():
                 self.combo.addItem(folder, folder)
-        if scan_cache:
-            for repo_id, folder in cached_models():
-                self.combo.addItem(f"{repo_id} (cached)", repo_id)
+        self._add_cached()
         self.combo.blockSignals(False)
         if current:
             self.set_model(current, remember=False)
-        elif self.combo.count():
+        elif self.combo.count() and self.combo.itemData(0) != SCANNING:
+            self.combo.setCurrentIndex(0)
+        else:
+            self.combo.setCurrentIndex(-1)
+        self._maybe_changed()
+
+    def _add_cached(self) -> None:
+        for repo_id, _folder in self.cached:
+            if self.combo.findData(repo_id) < 0:
+                self.combo.addItem(f"{repo_id} (cached)", repo_id)
+        if self.scanning:
+            self.combo.addItem(SCANNING_LABEL, SCANNING)
+            entry = self.combo.model().item(self.combo.count() - 1)
+            entry.setFlags(entry.flags() & ~(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable))
+            entry.setToolTip("The models in the Hugging Face cache on this computer are being listed.")
+
+    def _cache_scanned(self, models: list) -> None:
+        """The cache has been read: its models replace the "scanning…" entry; the choice stays as it was."""
+        self.scanning, self.cached = False, list(models)
+        self.combo.blockSignals(True)
+        at = self.combo.findData(SCANNING)
+        if at >= 0:
+            self.combo.removeItem(at)
+        self._add_cached()
+        self.combo.blockSignals(False)
+        if self.combo.currentIndex() < 0 and not self.combo.currentText() and self.combo.count():
             self.combo.setCurrentIndex(0)
         self._maybe_changed()
 

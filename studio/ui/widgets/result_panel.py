@@ -43,6 +43,8 @@ class ResultPanel(QFrame):
         best = state.best_eval_loss
         best_text = (f"<br>Best held-out loss {best:.4f} (perplexity {math.exp(min(best, 50)):.2f})"
                      if best is not None else "")
+        if state.started.get("task") == "classify":
+            best_text = _best_classifier_text(state)
         where = html.escape(state.output or "")
         if state.status == "completed":
             text = f"<b>Done.</b> Output: {where}{best_text}"
@@ -57,3 +59,18 @@ class ResultPanel(QFrame):
         self.resume_button.setVisible(resumable)
         self.label.setText(text)
         self.setVisible(bool(text))
+
+
+def _best_classifier_text(state: RunState) -> str:
+    """A classifier's best validation figures: what a person judges a classifier by, not a perplexity."""
+    for metric, words in (("macro_f1", "macro-F1"), ("accuracy", "accuracy"), ("pearson", "Pearson correlation")):
+        scored = [e for e in state.evals if metric in e.metrics]
+        if scored:
+            best = max(scored, key=lambda e: e.metrics[metric])
+            others = ", ".join(f"{w} {best.metrics[m]:.3f}" for m, w in (("accuracy", "accuracy"),
+                                                                          ("spearman", "Spearman"))
+                               if m != metric and m in best.metrics)
+            return (f"<br>Best held-out {words} {best.metrics[metric]:.3f} at step {best.step:,}"
+                    + (f" ({others})" if others else ""))
+    best = state.best_eval_loss
+    return f"<br>Best held-out loss {best:.4f}" if best is not None else ""

@@ -42,6 +42,7 @@ class RunPanel(QWidget):
         self.run_dir: Path | None = None
         self.final_event: dict | None = None
         self.state = RunState()
+        self.state_views: list[QWidget] = []  # task-specific views (add_state_view), redrawn from the state
         self._build(perplexity_plot)
         self._ticker = QTimer(self)  # the ETA counts down between logged steps
         self._ticker.setInterval(1000)
@@ -132,6 +133,26 @@ class RunPanel(QWidget):
         self.hint_label.setText(html)
         self.hint_label.setVisible(bool(html) and self.engine is None and self.run_dir is None)
 
+    def set_output_noun(self, noun: str) -> None:
+        """What the run saves, in words ("the adapter", "the classifier"), for Stop and the result."""
+        self.output_noun = noun
+        self.stop_button.setToolTip(f"Stop after the current step and save {noun} (Ctrl+.)")
+
+    def add_state_view(self, widget: QWidget, title: str) -> None:
+        """A tab of the panel for a view of the run that the tab adds (e.g. a classifier's metrics). The widget has
+        `show_state(RunState)`, called whenever the state may have changed: after each event, when a run
+        starts (a resumed run's state holds its parent's history) and when it ends."""
+        self.tabs.addTab(widget, title)
+        self.state_views.append(widget)
+        widget.show_state(self.state)
+
+    def set_view_visible(self, widget: QWidget, visible: bool) -> None:
+        self.tabs.setTabVisible(self.tabs.indexOf(widget), visible)
+
+    def _show_state_views(self) -> None:
+        for view in self.state_views:
+            view.show_state(self.state)
+
     def set_start_allowed(self, allowed: bool, why: str = "") -> None:
         self.start_button.setEnabled(allowed and self.engine is None)
         self.start_button.setToolTip("Start (Ctrl+Enter)" if allowed else f"Not yet: {why}")
@@ -168,7 +189,7 @@ class RunPanel(QWidget):
         from studio.ui.run_follower import RunFollower
 
         if self.engine is None:
-            self._follow(Path(run_dir), RunFollower(run_dir, parent=self))
+            self._follow(Path(run_dir), RunFollower(run_dir, parent=self, grace_s=self.grace_s))
             self._log("Re-attached to a run that was still going when the app last closed.")
 
     def _follow(self, run_dir: Path, engine) -> None:
@@ -184,7 +205,8 @@ class RunPanel(QWidget):
         self.tabs.setCurrentIndex(0)  # a starting run shows its curves, whatever tab was looked at before
         if parent is not None:
             self._plot_history()
-            self._log(f"Resuming run {parent.name} from {self.state.step and f'step {self.state.step}' or 'its checkpoint'}.")
+            where = f"step {self.state.step}" if self.state.step else "its checkpoint"
+            self._log(f"Resuming run {parent.name} from {where}.")
         self._log(f"Run folder: {run_dir}")
         self.engine = engine
         engine.event.connect(self._on_event)
@@ -193,6 +215,7 @@ class RunPanel(QWidget):
         engine.finished.connect(self._on_thread_done)
         self._set_running(True)
         self._render()
+        self._show_state_views()
         engine.start()
         self._ticker.start()
         self.run_started.emit(run_dir)
@@ -267,6 +290,7 @@ class RunPanel(QWidget):
         if line:
             self._log(line, ev.get("time"))
         self._render()
+        self._show_state_views()
         self.event_seen.emit(ev)
 
     def _on_engine_state(self, state: str) -> None:
@@ -317,6 +341,7 @@ class RunPanel(QWidget):
             self.status_label.setText("Finished." if s.status == "completed" else "Stopped.")
         self.result_panel.show_result(s, self.output_noun, resumable=resumable)
         self._render_stats()
+        self._show_state_views()
         self.run_ended.emit(final)
 
     def _on_thread_done(self) -> None:

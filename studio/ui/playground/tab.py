@@ -18,15 +18,17 @@ from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPus
                                QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from studio.engine.errors import StudioError
-from studio.engine.prompting import Preset
+from studio.engine.prompting.presets import Preset
 from studio.ui.generation_thread import GenerationThread
 from studio.ui.playground.batch import BatchView
+from studio.ui.playground.classify_view import attach_classify_view
 from studio.ui.playground.compare import describe_result
 from studio.ui.playground.conversation import ConversationView
 from studio.ui.playground.files import PlaygroundFiles
 from studio.ui.playground.in_context import InContextPanel
 from studio.ui.playground.inspector import InspectorView
 from studio.ui.playground.run_picker import RunPicker
+from studio.ui.safety import NOT_ALLOWED, ModelPermissions
 from studio.ui.widgets.error_panel import ErrorPanel
 from studio.ui.widgets.model_picker import ModelPicker
 
@@ -39,6 +41,7 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.generation = GenerationThread(self)
+        self.permissions, self._load_options = ModelPermissions(), {}  # what the person allowed, per model folder
         self.busy = False
         self.good: list[list[dict]] = []  # conversations whose last reply the user marked good
         self.last_prompt = ""
@@ -139,7 +142,7 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.error_panel)
-        layout.addWidget(split, 1)
+        layout.addWidget(attach_classify_view(self, split), 1)  # a classifier gets its own view
         layout.addWidget(self.status)
 
     # ---- state ---------------------------------------------------------------------------------------
@@ -181,7 +184,7 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         return self.tuned_edit.text().strip() or None
 
     def _job_args(self) -> dict:
-        return dict(model=self.model_picker.model(), tuned=self._tuned(), options={})
+        return dict(model=self.model_picker.model(), tuned=self._tuned(), options=self._load_options or {})
 
     def _sides(self) -> list[str]:
         self._primary = "tuned" if self._tuned() else "base"
@@ -221,12 +224,24 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
     def _submit(self, kind: str, **params) -> None:
         self.error_panel.clear()
         self._set_busy(True)
-        self.generation.submit(kind, **self._job_args(), **params)
+        if self._models_allowed(kind):
+            self.generation.submit(kind, **self._job_args(), **params)
+
+    def _models_allowed(self, kind: str) -> bool:
+        """Ask before loading a model with its own code or pickle weights (once per folder); a refusal ends the
+        job before it starts, as a failure would."""
+        self._load_options = self.permissions.ask(self, self.model_picker.model(), self._tuned())
+        if self._load_options is None:
+            self._on_failed("unsafe_model", *NOT_ALLOWED)
+            self._on_job_done(kind)
+        return self._load_options is not None
 
     # ---- actions -------------------------------------------------------------------------------------
 
     def load_models(self) -> None:
-        if not self.busy:
+        if self.classify_view.active:
+            self.classify_view.load()
+        elif not self.busy:
             self._submit("load")
 
     def send(self, text: str | None = None) -> None:
@@ -377,3 +392,4 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
 
     def shutdown(self) -> None:
         self.generation.shutdown()
+        self.classify_view.shutdown()

@@ -1,10 +1,11 @@
-"""The built-in starter model: a tiny Llama-style decoder pre-trained by this project's own pipeline on a
-corpus the project writes itself, so that a fresh install can fine-tune and chat with no download.
+"""Builds the starter model that ships in resources/: a tiny Llama-style decoder pre-trained by the app's own
+pipeline on a corpus this script writes, so that a fresh install can fine-tune and chat with no download. It
+also writes the sample data beside it (sample-instructions.json, topics-train.json, topics-heldout.jsonl).
 
 Rebuild it (CPU only, a few minutes on two cores; the result is deterministic for a given seed)::
 
-    python -m studio.engine.starter            # writes resources/starter-model/ and resources/sample-instructions.json
-    python -m studio.engine.starter --steps 200 --out /tmp/res   # a quicker build elsewhere
+    python tools/build_starter.py                            # writes into resources/
+    python tools/build_starter.py --steps 200 --out /tmp/res   # a quicker build elsewhere
 
 The corpus is templated sentences about a small made-up world plus the sample instructions rendered as
 chats with the fallback chat template (``<|user|>`` / ``<|assistant|>`` turns ended by the end-of-text
@@ -24,8 +25,12 @@ import threading
 import time
 from pathlib import Path
 
-from studio.engine.data.render import FALLBACK_CHAT_TEMPLATE
-from studio.engine.events import EventWriter
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # a checkout's studio package, installed or not
+
+from studio.engine.data.render import FALLBACK_CHAT_TEMPLATE  # noqa: E402
+from studio.engine.events import EventWriter  # noqa: E402
 
 ANIMALS = ["cat", "dog", "fox", "owl", "horse", "rabbit", "bear", "duck", "goat", "mouse", "frog", "deer"]
 COLOURS = ["red", "blue", "green", "yellow", "brown", "white", "black", "orange", "grey", "purple"]
@@ -204,7 +209,7 @@ class _Printer(EventWriter):
 
 def build(out: Path, steps: int = 1500, seed: int = 0) -> Path:
     from studio.engine.config import validate
-    from studio.engine.pretrain import run_pretrain
+    from studio.engine.pretrain.recipe import run_pretrain
     from studio.engine.pretrain_config import PretrainConfig
     from studio.engine.runs import atomic_dir
 
@@ -252,7 +257,7 @@ def build(out: Path, steps: int = 1500, seed: int = 0) -> Path:
                 "pipeline on a corpus the project generates (templated stories about a small made-up world and "
                 "the sample instructions rendered as chats). It has a chat template (`<|user|>` / `<|assistant|>`"
                 " turns ended by `<|endoftext|>`). It is a toy for trying the workflow offline.\n\n"
-                "Rebuild: `python -m studio.engine.starter` (CPU, a few minutes).\n\n"
+                "Rebuild: `python tools/build_starter.py` (CPU, a few minutes).\n\n"
                 f"Corpus: {summary['documents']} documents, {summary['tokens']} tokens, {summary['blocks']} blocks "
                 f"of {summary['block_size']}. Steps: {steps}. Final held-out perplexity: "
                 f"{final[-1]['perplexity']:.2f}.\n" if final else "", encoding="utf-8")
@@ -268,7 +273,7 @@ def _read(path):
 def main(argv: list[str] | None = None) -> int:
     from studio.resources import resources_dir
 
-    parser = argparse.ArgumentParser(prog="python -m studio.engine.starter", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/build_starter.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=resources_dir(), help="resources folder to write into")
     parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     parser.add_argument("--seed", type=int, default=0)

@@ -10,27 +10,21 @@ from __future__ import annotations
 import dataclasses
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QListWidget, QPlainTextEdit,
-                               QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from studio.engine.errors import BadConfig, StudioError
-from studio.engine.pretrain_config import CORPUS_SEPARATOR, PretrainConfig, split_corpus
+from studio.engine.estimates import PretrainEstimator
+from studio.engine.pretrain_config import CORPUS_SEPARATOR, PretrainConfig
 from studio.engine.run_state import describe_corpus
 from studio.ui import settings
+from studio.ui.pretrain.corpus_box import CorpusBox
+from studio.ui.pretrain.form_rules import visible_fields
+from studio.ui.pretrain.probe_view import ProbeView
 from studio.ui.remembered import TabMemory
 from studio.ui.run_tab import RunTab
 from studio.ui.widgets.config_form import ConfigForm
 from studio.ui.widgets.run_panel import RunPanel
-
-TEXT_FILTER = ("Text and data files (*.txt *.md *.text *.json *.jsonl *.ndjson *.csv *.tsv *.parquet);;"
-               "All files (*)")
-SCRATCH_ONLY = ("architecture", "hidden_size", "num_layers", "num_heads", "intermediate_size", "vocab_size")
-CUSTOM_ONLY = ("hidden_size", "num_layers", "num_heads", "intermediate_size")
-CONTINUE_ONLY = ("model", "allow_download", "trust_remote_code", "allow_pickle", "method")
-LORA_ONLY = ("lora_r", "lora_alpha", "lora_dropout", "target_modules")
-MLM_ONLY = ("mlm_probability", "whole_word_masking")
-CLM_ONLY = ("probe_prompts", "probe_tokens")
-
 
 HINT = ("<b>Pre-train in three steps</b><br>{corpus} 1. Add your text: .txt files (documents split at blank "
         "lines, or as Document split says) or "
@@ -48,10 +42,8 @@ class PretrainTab(RunTab, QWidget):
 
     def __init__(self, parent=None, *, grace_s: float = 30.0):
         super().__init__(parent)
-        self.corpus_summary = None  # the estimate (CorpusSummary) of the chosen corpus
         self._corpus_reading = None  # _reading_values() when the corpus was last read
-        self.corpus_error: StudioError | None = None
-        self._calibration = None  # (device, Calibration or None), read from the workspace when first needed
+        self.estimator = PretrainEstimator(settings.workspace)
         self.panel = RunPanel(run_noun="Pre-training", output_noun="the model", grace_s=grace_s,
                               perplexity_plot=True)
         self._build()
@@ -72,29 +64,13 @@ class PretrainTab(RunTab, QWidget):
     def _build(self) -> None:
         left = QWidget()
         left_layout = QVBoxLayout(left)
-
-        corpus_box = QGroupBox("Corpus")
-        cl = QVBoxLayout(corpus_box)
-        self.corpus_list = QListWidget()
-        self.corpus_list.setMaximumHeight(90)
-        self.corpus_list.setToolTip("Plain text files (split into documents as Document split says), or "
-                                    "JSON/JSONL/CSV/Parquet files (one document per row, from the text column), "
-                                    "or folders of them.")
-        row = QHBoxLayout()
-        self.add_files_button = QPushButton("Add files…")
-        self.add_folder_button = QPushButton("Add folder…")
-        self.clear_corpus_button = QPushButton("Clear")
-        for b in (self.add_files_button, self.add_folder_button, self.clear_corpus_button):
-            row.addWidget(b)
-        self.add_files_button.clicked.connect(self.open_files_dialog)
-        self.add_folder_button.clicked.connect(self.open_folder_dialog)
-        self.clear_corpus_button.clicked.connect(lambda: self.set_corpus([]))
-        self.corpus_label = QLabel("No text chosen yet.")
-        self.corpus_label.setWordWrap(True)
-        cl.addWidget(self.corpus_list)
-        cl.addLayout(row)
-        cl.addWidget(self.corpus_label)
-        left_layout.addWidget(corpus_box)
+        self.corpus_box = CorpusBox()
+        self.corpus_box.paths_changed.connect(self._refresh_corpus)
+        box = self.corpus_box
+        self.corpus_list, self.corpus_label = box.list, box.label
+        self.add_files_button, self.add_folder_button = box.add_files_button, box.add_folder_button
+        self.clear_corpus_button = box.clear_button
+        left_layout.addWidget(box)
 
         self.form = ConfigForm(PretrainConfig, exclude=("task", "corpus", "max_length", "resume_from"))
         self.form.changed.connect(self._on_form_changed)
@@ -117,10 +93,7 @@ class PretrainTab(RunTab, QWidget):
         scroll.setMinimumWidth(300)
 
         panel = self.panel
-        self.probe_view = QPlainTextEdit()
-        self.probe_view.setReadOnly(True)
-        self.probe_view.setPlaceholderText("Decoders: the probe prompts and the model's completions at each "
-                                           "evaluation appear here.")
+        self.probe_view = ProbeView()
         panel.tabs.addTab(self.probe_view, "Probe completions")
         self.finetune_button = panel.result_panel.add_button(
             "Use for fine-tuning", lambda: self.output and self.use_for_finetune.emit(self.output))
@@ -140,30 +113,28 @@ class PretrainTab(RunTab, QWidget):
         return self.panel.output
 
     # -- corpus ------------------------------------------------------------------------------
+    @property
+    def corpus_summary(self):
+        return self.corpus_box.summary
+
+    @property
+    def corpus_error(self) -> StudioError | None:
+        return self.corpus_box.error
+
     def corpus(self) -> list[str]:
-        return [self.corpus_list.item(i).text() for i in range(self.corpus_list.count())]
+        return self.corpus_box.paths()
 
     def set_corpus(self, paths) -> None:
-        self.corpus_list.clear()
-        for p in split_corpus(paths) if isinstance(paths, str) else [str(p) for p in paths]:
-            if p not in self.corpus():
-                self.corpus_list.addItem(p)
-        self._refresh_corpus()
+        self.corpus_box.set_paths(paths)
 
     def add_corpus(self, paths) -> None:
-        self.set_corpus(self.corpus() + [str(p) for p in paths])
+        self.corpus_box.add(paths)
 
     def open_files_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Choose text files", settings.last_dir("corpus"), TEXT_FILTER)
-        if paths:
-            settings.set_last_dir("corpus", paths[0])
-            self.add_corpus(paths)
+        self.corpus_box.open_files_dialog()
 
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of text files", settings.last_dir("corpus"))
-        if folder:
-            settings.set_last_dir("corpus", folder)
-            self.add_corpus([folder])
+        self.corpus_box.open_folder_dialog()
 
     def open_model_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a model folder", settings.last_dir("model"))
@@ -173,23 +144,9 @@ class PretrainTab(RunTab, QWidget):
             self._on_form_changed()
 
     def _refresh_corpus(self) -> None:
-        from studio.engine.data.corpus import estimate_summary, load_corpus
-
-        self.corpus_summary, self.corpus_error = None, None
         self._corpus_reading = self._reading_values()
-        paths = self.corpus()
-        if not paths:
-            self.corpus_label.setText("No text chosen yet.")
-        else:
-            try:
-                corpus = load_corpus(paths, self._value("text_column", "text"), *self._corpus_reading)
-                self.corpus_summary = estimate_summary(corpus, max(1, self._value("block_size", 256)))
-                self.corpus_label.setText(self.corpus_summary.describe() + " (exact counts once tokenized)")
-                self.corpus_label.setStyleSheet("")
-            except StudioError as err:
-                self.corpus_error = err
-                self.corpus_label.setText(err.message)
-                self.corpus_label.setStyleSheet("color: #b02a20;")
+        self.corpus_box.count(self._value("text_column", "text"), *self._corpus_reading,
+                              block_size=self._value("block_size", 256))
         self._update_estimate()
         self._update_start()
 
@@ -206,20 +163,12 @@ class PretrainTab(RunTab, QWidget):
             return default
 
     def _on_form_changed(self) -> None:
-        mode, objective = self._value("mode"), self._value("objective")
-        arch, method = self._value("architecture", ""), self._value("method")
-        visible = {
-            **{n: mode == "scratch" for n in SCRATCH_ONLY},
-            **{n: mode == "continue" for n in CONTINUE_ONLY},
-            **{n: mode == "scratch" and str(arch).startswith("custom") for n in CUSTOM_ONLY},
-            **{n: mode == "continue" and method == "lora" for n in LORA_ONLY},
-            **{n: objective == "mlm" for n in MLM_ONLY},
-            **{n: objective == "clm" for n in CLM_ONLY},
-        }
+        visible = visible_fields(self._value("mode"), self._value("objective"), self._value("architecture", ""),
+                                 self._value("method"))
         for name, on in visible.items():
             if name in self.form.editors:
                 self.form.set_field_visible(name, on)
-        self.browse_model_button.setVisible(mode == "continue")
+        self.browse_model_button.setVisible(self._value("mode") == "continue")
         if (self.corpus_summary is not None and self.corpus_summary.block_size != self._value("block_size")) or \
                 (self.corpus() and self._corpus_reading != self._reading_values()):
             self._refresh_corpus()
@@ -231,17 +180,7 @@ class PretrainTab(RunTab, QWidget):
 
     def estimate_text(self) -> str:
         """Parameters, memory, steps and time before Start, calibrated on this computer's last run."""
-        from studio.engine.estimates import latest_calibration, params_in_folder, pretrain_estimate
-
-        v = self.form.values()
-        device = "cpu" if v["device"] in ("auto", "cpu") else v["device"]
-        if self._calibration is None or self._calibration[0] != device:
-            self._calibration = (device, latest_calibration(settings.workspace(), device))
-        summary = self.corpus_summary
-        estimate = pretrain_estimate(v, characters=summary.characters if summary else None,
-                                     documents=summary.documents if summary else 0,
-                                     folder_params=params_in_folder(v["model"]) if v["mode"] == "continue" else None,
-                                     calibration=self._calibration[1], device=device)
+        estimate, device = self.estimator.estimate(self.form.values(), self.corpus_summary)
         return estimate.text(device)
 
     def config(self) -> PretrainConfig:
@@ -296,15 +235,12 @@ class PretrainTab(RunTab, QWidget):
         """What only pre-training shows: probe completions and the exact corpus numbers once tokenized."""
         t = ev.get("type")
         if t == "sample":
-            lines = [f"— step {ev.get('step')} —"]
-            for s in ev.get("samples") or []:
-                lines.append(f"{s.get('prompt')!s} ⟶ {s.get('completion')!s}")
-            self.probe_view.appendPlainText("\n".join(lines) + "\n")
+            self.probe_view.show_samples(ev)
         elif t == "progress" and isinstance(ev.get("corpus"), dict):
-            self.corpus_label.setText(describe_corpus(ev["corpus"]))
+            self.corpus_box.show_tokenized(describe_corpus(ev["corpus"]))
 
     def _recalibrate(self, _final: dict) -> None:
-        self._calibration = None  # the run just finished is the newest measurement
+        self.estimator.forget_calibration()  # the run just finished is the newest measurement
         self._update_estimate()
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
