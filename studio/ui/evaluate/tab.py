@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QScrollArea,
                                QVBoxLayout, QWidget)
 
 from studio.engine.errors import BadConfig, StudioError
@@ -92,15 +92,7 @@ class EvaluateTab(RunResults, RunTab, QWidget):
         QVBoxLayout(cand_box).addWidget(self.candidates)
 
         self.form = ConfigForm(EvalConfig, exclude=FORM_EXCLUDE)
-        self.save_button = QPushButton("Save config…")
-        self.save_button.setToolTip("Save these settings as YAML, to run the same evaluation again")
-        self.save_button.clicked.connect(self.save_config_dialog)
-        self.load_button = QPushButton("Load config…")
-        self.load_button.clicked.connect(self.load_config_dialog)
-        cfg_buttons = QHBoxLayout()
-        cfg_buttons.addWidget(self.save_button)
-        cfg_buttons.addWidget(self.load_button)
-        cfg_buttons.addStretch(1)
+        cfg_buttons = self._config_buttons("Save these settings as YAML, to run the same evaluation again")
 
         left_inner = QWidget()
         left_layout = QVBoxLayout(left_inner)

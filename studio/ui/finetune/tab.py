@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QScrollArea,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.engine.classify.config import ClassifyConfig
@@ -124,15 +124,7 @@ class FineTuneTab(RunTab, QWidget):
         self.task_pages = CurrentPageStack()
         self.task_pages.addWidget(chat_page)
         self.task_pages.addWidget(self.classify)
-        self.save_button = QPushButton("Save config…")
-        self.save_button.setToolTip("Save these settings as YAML; `studio train FILE` runs the same thing")
-        self.save_button.clicked.connect(self.save_config_dialog)
-        self.load_button = QPushButton("Load config…")
-        self.load_button.clicked.connect(self.load_config_dialog)
-        cfg_buttons = QHBoxLayout()
-        cfg_buttons.addWidget(self.save_button)
-        cfg_buttons.addWidget(self.load_button)
-        cfg_buttons.addStretch(1)
+        cfg_buttons = self._config_buttons("Save these settings as YAML; `studio train FILE` runs the same thing")
 
         left_inner = QWidget()
         left_layout = QVBoxLayout(left_inner)
