@@ -152,28 +152,35 @@ def quantization_kwargs(choice: DeviceChoice, quantization: str | None) -> dict:
     return kwargs
 
 
+def load_checked(auto_class, path: Path, loads_as: str, **kwargs):
+    """`auto_class.from_pretrained(path, **kwargs)`, with every loading failure but running out of memory turned
+    into a BadModel naming the folder; `loads_as` says what it was loaded as ("as a causal language model")."""
+    import torch
+
+    try:
+        return auto_class.from_pretrained(path, **kwargs)
+    except ValueError as exc:
+        text = str(exc)
+        if "Unrecognized configuration" in text or "model type" in text:
+            raise BadModel(f"{path} holds an architecture this version of transformers cannot load {loads_as}: "
+                           f"{text.splitlines()[0]}", field="model") from None
+        raise BadModel(f"Could not load the model in {path}: {text.splitlines()[0]}", field="model") from None
+    except Exception as exc:  # noqa: BLE001 - loading failures are bad model folders, except running out of memory
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            raise
+        raise BadModel(f"Could not load the model in {path}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                       "The weights may be missing or corrupt; check the folder.", field="model") from None
+
+
 def load_causal_lm(path: Path, choice: DeviceChoice, *, quantization: str | None = None,
                    trust_remote_code: bool = False, allow_pickle: bool = False):
     """The model on its device; quantization is None, '4bit' or '8bit' (bitsandbytes)."""
-    import torch
     from transformers import AutoModelForCausalLM
 
     kwargs = dict(dtype=choice.torch_dtype, trust_remote_code=trust_remote_code,
                   use_safetensors=None if allow_pickle else True)
     kwargs.update(quantization_kwargs(choice, quantization))
-    try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    except ValueError as exc:
-        text = str(exc)
-        if "Unrecognized configuration" in text or "model type" in text:
-            raise BadModel(f"{path} holds an architecture this version of transformers cannot load as a causal "
-                           f"language model: {text.splitlines()[0]}", field="model") from None
-        raise BadModel(f"Could not load the model in {path}: {text.splitlines()[0]}", field="model") from None
-    except (OSError, RuntimeError, Exception) as exc:
-        if isinstance(exc, torch.cuda.OutOfMemoryError):
-            raise
-        raise BadModel(f"Could not load the model in {path}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                       "The weights may be missing or corrupt; check the folder.", field="model") from None
+    model = load_checked(AutoModelForCausalLM, path, "as a causal language model", **kwargs)
     if not quantization and choice.device != "cpu":
         model.to(choice.device)
     return model

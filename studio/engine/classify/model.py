@@ -43,28 +43,16 @@ def load_sequence_classifier(path: Path, choice: DeviceChoice, problem: str, lab
                              allow_pickle: bool = False, dtype=None):
     """The model with a fresh head of the right size (a folder that already holds a classifier with other labels
     gets a new head: ignore_mismatched_sizes)."""
-    import torch
     from transformers import AutoModelForSequenceClassification
 
-    from studio.engine.models import quantization_kwargs
+    from studio.engine.models import load_checked, quantization_kwargs
 
     kwargs = dict(dtype=dtype or choice.torch_dtype, trust_remote_code=trust_remote_code,
                   use_safetensors=None if allow_pickle else True, ignore_mismatched_sizes=True,
                   **head_config(problem, label_names))
     kwargs.update(quantization_kwargs(choice, quantization))
-    try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **kwargs)
-    except ValueError as exc:
-        text = str(exc)
-        if "Unrecognized configuration" in text or "model type" in text:
-            raise BadModel(f"{path} holds an architecture this version of transformers cannot load with a "
-                           f"classification head: {text.splitlines()[0]}", field="model") from None
-        raise BadModel(f"Could not load the model in {path}: {text.splitlines()[0]}", field="model") from None
-    except Exception as exc:  # noqa: BLE001 - loading failures are bad model folders, except running out of memory
-        if isinstance(exc, torch.cuda.OutOfMemoryError):
-            raise
-        raise BadModel(f"Could not load the model in {path}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                       "The weights may be missing or corrupt; check the folder.", field="model") from None
+    model, info = load_checked(AutoModelForSequenceClassification, path, "with a classification head",
+                               output_loading_info=True, **kwargs)
     model.config.pad_token_id = pad_token_id
     # Layers the checkpoint lacks start random (the head, and e.g. a pooler or a pre-classifier): LoRA trains them
     # in full, as it does the head.
