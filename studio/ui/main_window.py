@@ -301,7 +301,7 @@ class MainWindow(QMainWindow):
         settings.set_value("window/tab", self.tabs.currentIndex())
 
     def running_tabs(self) -> list:
-        return [tab for tab in self.run_tabs if tab.is_running()]
+        return [tab for tab in self.run_tabs if tab.panel.run_in_progress()]
 
     def ask_about_running_runs(self, tabs) -> str:
         """Stop and close, keep it running in the background, or cancel (the default)."""

@@ -59,6 +59,20 @@ def test_stop_and_close_asks_once_and_closes_after_the_run_saved(qtbot, flow):
     assert tab.panel.state.status == "stopped" and (run_dir / "adapter").is_dir()
 
 
+def test_closing_right_after_a_run_finished_does_not_ask(qtbot, flow):
+    w = window(qtbot)
+    tab = w.finetune_tab
+    with qtbot.waitSignal(tab.run_ended, timeout=WAIT):
+        tab.panel.launch(run_config(flow, max_steps=3), check_model=False)
+    # The worker process may still be exiting: the run is over, so closing asks nothing and waits for it.
+    assert w.running_tabs() == []
+    answers = DialogAnswerer("Cancel")
+    w.close()
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=WAIT)
+    answers.stop()
+    assert answers.answered == 0
+
+
 def test_cancel_keeps_the_window_and_the_run(qtbot, flow):
     w = window(qtbot)
     tab, run_dir = start_fake_run(w, qtbot, flow)

@@ -247,6 +247,11 @@ class RunPanel(QWidget):
     def is_running(self) -> bool:
         return self.engine is not None
 
+    def run_in_progress(self) -> bool:
+        """A run whose end has not been reported: once the final event is in, the thread only waits for the worker
+        process to exit, which closing the window can wait for without asking."""
+        return self.engine is not None and self.final_event is None
+
     def stop(self) -> None:
         if self.engine is not None and self.engine.state not in ("stopping", "killing", "done", "detached"):
             self.engine.request_stop()
