@@ -18,12 +18,15 @@ class EventCallback(TrainerCallback):
     DIVERGED_LOGS = 3  # consecutive logged losses above the limit that count as divergence
 
     def __init__(self, events: EventWriter, stop_requested: threading.Event, *, started_fields: dict,
-                 extra_eval=None, diverge_above: float | None = None, perplexity: bool = True):
+                 extra_eval=None, diverge_above: float | None = None, perplexity: bool = True,
+                 metric_names: dict[str, str] | None = None):
         self.events = events
         self.stop_requested = stop_requested
         self.started_fields = started_fields
         self.extra_eval = extra_eval  # called with (step) at each evaluation, returns extra fields
         self.perplexity = perplexity  # a language model's eval reports it; a classifier's loss is no perplexity
+        # Trainer metrics to report, under the names events use (e.g. TRL's "rewards/margins": "reward_margin").
+        self.metric_names = metric_names or {}
         self.stopped_by_user = False
         # A loss far above ln(vocabulary size) is worse than guessing uniformly: the run has diverged
         # even if AdamW keeps it finite.
@@ -35,6 +38,9 @@ class EventCallback(TrainerCallback):
         self._last_tokens = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
+        # A resumed run loads the checkpoint's TrainerState after the Trainer has set the intervals from the
+        # arguments, so the logging, evaluation and save intervals would be the first run's: this run's apply.
+        state.compute_steps(args, state.max_steps)
         self._t0 = self._last_time = time.monotonic()
         self._first_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen
@@ -80,7 +86,9 @@ class EventCallback(TrainerCallback):
         eta = elapsed / done * (state.max_steps - state.global_step) if done > 0 else None
         self.events.emit("log", step=state.global_step, total_steps=state.max_steps, epoch=state.epoch,
                          loss=loss, learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
-                         tokens_seen=tokens, tokens_per_s=tokens_per_s, elapsed_s=elapsed, eta_s=eta)
+                         tokens_seen=tokens, tokens_per_s=tokens_per_s if tokens else None, elapsed_s=elapsed,
+                         eta_s=eta,
+                         **{name: float(logs[key]) for key, name in self.metric_names.items() if key in logs})
         if control.should_evaluate:
             self._evaluating()
 
@@ -89,8 +97,9 @@ class EventCallback(TrainerCallback):
         loss = metrics.get("eval_loss")
         if loss is None:
             return
-        fields = {k[5:]: v for k, v in metrics.items() if k.startswith("eval_") and k != "eval_loss"
-                  and not k.endswith(("_runtime", "_per_second"))}
+        fields = {self.metric_names.get(k[5:], k[5:]): v for k, v in metrics.items()
+                  if k.startswith("eval_") and k != "eval_loss" and not k.endswith(("_runtime", "_per_second"))
+                  and (not self.metric_names or k[5:] in self.metric_names)}
         if self.extra_eval:
             fields.update(self.extra_eval(state.global_step))
         if self.perplexity:

@@ -114,6 +114,11 @@ def preflight(cfg, workspace: Path | None = None) -> Preflight:
 
         check_classify(cfg, report, Path(workspace) if workspace is not None else None)
         return report.result
+    if task == "preference":
+        from studio.engine.preference.checks import check_preference
+
+        check_preference(cfg, report, Path(workspace) if workspace is not None else None)
+        return report.result
     tokenizer = _check_model(cfg, task, report)
     _check_data(cfg, task, tokenizer, report)
     _check_resume(cfg, report)
@@ -216,13 +221,26 @@ def _check_data(cfg, task: str, tokenizer, report: _Report) -> None:
                                          placeholders=getattr(cfg, "placeholders", None) or {})
         except StudioError as err:
             report.error("data", err)
+            if name == "dataset":
+                _note_preference_pairs(cfg, path, report, read=False)
             continue
+        if name == "dataset":
+            _note_preference_pairs(cfg, path, report, read=True)
         for warning in getattr(convs, "warnings", []):
             report.add("warning", "data", warning, field=name, kind="bad_dataset")
         if tokenizer is not None and convs.conversations:
             _check_tokenized(cfg, convs, tokenizer, name, report)
         elif convs.dropped:
             _report_drops(convs.dropped, len(convs.conversations) + convs.dropped_count, path, report)
+
+
+def _note_preference_pairs(cfg, path: str, report: _Report, read: bool) -> None:
+    from studio.engine.preference.checks import holds_pairs
+
+    if holds_pairs(path, cfg.column_mapping):
+        learns = "supervised fine-tuning learns the chosen replies only. To" if read else "to"
+        report.add("note", "data", f"{Path(path).name} holds preference pairs (chosen and rejected replies): {learns} "
+                   "learn which reply is preferred, choose the task Preference tuning (DPO).", field="dataset")
 
 
 def _check_tokenized(cfg, convs, tokenizer, name: str, report: _Report) -> None:

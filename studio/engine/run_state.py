@@ -38,6 +38,11 @@ def _number(value) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+# The fields every training log event has; any other number in one is a task's own figure (train_metrics).
+LOG_FIELDS = frozenset({"type", "time", "step", "total_steps", "epoch", "loss", "learning_rate", "grad_norm",
+                        "tokens_seen", "tokens_per_s", "elapsed_s", "eta_s", "candidate"})
+
+
 @dataclass
 class EvalPoint:
     step: int
@@ -61,6 +66,8 @@ class RunState:
     epoch: float | None = None
     train: list[tuple[int, float]] = field(default_factory=list)
     learning_rate: list[tuple[int, float]] = field(default_factory=list)
+    # Other figures logged with the training loss (preference tuning's reward margin, …): name -> (step, value).
+    train_metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     evals: list[EvalPoint] = field(default_factory=list)
     elapsed_s: float | None = None
     eta_s: float | None = None
@@ -117,6 +124,7 @@ class RunState:
     def _truncate_after(self, step: int) -> None:
         self.train = [p for p in self.train if p[0] <= step]
         self.learning_rate = [p for p in self.learning_rate if p[0] <= step]
+        self.train_metrics = {k: [p for p in v if p[0] <= step] for k, v in self.train_metrics.items()}
         self.evals = [e for e in self.evals if e.step <= step]
         self.samples = [s for s in self.samples if (s.get("step") or 0) <= step]
 
@@ -137,6 +145,9 @@ class RunState:
             self.train.append((step, loss))
         if lr is not None:
             self.learning_rate.append((step, lr))
+        for key, value in ev.items():
+            if key not in LOG_FIELDS and _number(value) is not None:
+                self.train_metrics.setdefault(key, []).append((step, _number(value)))
         self.epoch = _number(ev.get("epoch"))
         self.elapsed_s = _number(ev.get("elapsed_s"))
         eta = _number(ev.get("eta_s"))
@@ -244,6 +255,12 @@ def describe_event(ev: dict) -> str | None:
             d = ev["dataset"]
             if "used" not in d and isinstance(d.get("labels"), dict):
                 return describe_labels(d, ev)
+            if "pairs" in d:
+                text = (f"dataset: {d.get('pairs')} pairs and {d.get('marks')} marked replies ({d.get('format')}), "
+                        f"{ev.get('train_rows')} rows for training, {ev.get('validation_rows')} for validation")
+                for reason, drop in (d.get("dropped") or {}).items():
+                    text += f"\ndropped {drop.get('count')}: {reason}" if isinstance(drop, dict) else ""
+                return text
             text = (f"dataset: {d.get('used')} of {d.get('rows')} rows used, {ev.get('train_rows')} for training, "
                     f"{ev.get('validation_rows')} for validation")
             for reason, drop in (d.get("dropped") or {}).items():
@@ -265,6 +282,11 @@ def describe_event(ev: dict) -> str | None:
                      ("micro_f1", "micro-F1"), ("pearson", "Pearson"), ("spearman", "Spearman"))
                      if _number(ev.get(key)) is not None]
             return f"held-out at step {ev.get('step')}: loss {loss:.4f}, " + ", ".join(shown)
+        if _number(ev.get("preference_accuracy")) is not None:
+            margin = _number(ev.get("reward_margin"))
+            shown = f", reward margin {margin:+.3f}" if margin is not None else ""
+            return (f"held-out at step {ev.get('step')}: loss {loss:.4f}, preference accuracy "
+                    f"{ev['preference_accuracy']:.1%}" + shown)
         acc = _number(ev.get("masked_accuracy"))
         return (f"held-out at step {ev.get('step')}: loss {loss:.4f}"
                 + (f", perplexity {ppl:.2f}" if ppl is not None else "")

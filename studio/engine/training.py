@@ -14,7 +14,9 @@ from studio.engine.runs import CHECKPOINTS_DIR, atomic_dir
 
 
 def training_arguments(cfg, run_dir: Path, choice: DeviceChoice, *, has_eval: bool, tokens_counting: str,
-                       **overrides):
+                       args_class=None, **overrides):
+    """The Trainer's arguments from a config; `args_class` is a TrainingArguments subclass such as TRL's
+    DPOConfig, whose own fields come in `overrides`."""
     from transformers import TrainingArguments
 
     eval_on = has_eval and cfg.eval_every > 0
@@ -60,7 +62,7 @@ def training_arguments(cfg, run_dir: Path, choice: DeviceChoice, *, has_eval: bo
         prediction_loss_only=getattr(cfg, "task", "") == "sft",
     )
     kwargs.update(overrides)
-    return TrainingArguments(**kwargs)
+    return (args_class or TrainingArguments)(**kwargs)
 
 
 def check_resume_point(path: str) -> str | None:

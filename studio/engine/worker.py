@@ -23,7 +23,8 @@ from studio.engine.events import EventWriter
 from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, PID_FILE, STOP_FILE
 
 RECIPES = {"sft": "studio.engine.sft:run_sft", "pretrain": "studio.engine.pretrain.recipe:run_pretrain",
-           "eval": "studio.engine.evaluate.recipe:run_eval", "classify": "studio.engine.classify.recipe:run_classify"}
+           "eval": "studio.engine.evaluate.recipe:run_eval", "classify": "studio.engine.classify.recipe:run_classify",
+           "preference": "studio.engine.preference.recipe:run_preference"}
 
 
 def _split_streams(run_dir: Path):

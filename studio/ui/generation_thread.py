@@ -154,20 +154,25 @@ class GenerationThread(QThread):
                              "pieces": info.token_pieces})
 
     def _do_generate(self, model: str, tuned: str | None, options: dict, preset, conversation, prompt: str,
-                     sides: list[str]) -> None:
+                     sides: list[str], samples: dict | None = None) -> None:
+        """`sides`: base and/or tuned; or, with `samples` ({name: SamplingSettings}), replies of the primary side
+        (the fine-tuned one when there is one) named by those keys, each with its own settings."""
         pair = self._ensure_pair(model, tuned, options)
         text, note = self._render(pair, preset, conversation, prompt)
         self.context_note.emit(note)
-        sides = [s for s in sides if s in pair.sides] or [pair.primary()]
-        for side in sides:
+        if samples:
+            runs = [(name, pair.primary(), sampling) for name, sampling in samples.items()]
+        else:
+            runs = [(s, s, preset.sampling) for s in [s for s in sides if s in pair.sides] or [pair.primary()]]
+        for name, side, sampling in runs:
             if self.stop_event.is_set():
                 break
-            self.status.emit(f"Generating ({'fine-tuned' if side == 'tuned' else 'base'})…")
-            result = pair.generate(side, text, preset.sampling, chat=preset.mode == "chat",
-                                   on_text=lambda chunk, s=side: self.chunk.emit(s, chunk),
-                                   on_tokens=lambda n, seconds, s=side: self.progress.emit(s, n, seconds),
+            self.status.emit(f"Generating ({name if samples else 'fine-tuned' if side == 'tuned' else 'base'})…")
+            result = pair.generate(side, text, sampling, chat=preset.mode == "chat",
+                                   on_text=lambda chunk, s=name: self.chunk.emit(s, chunk),
+                                   on_tokens=lambda n, seconds, s=name: self.progress.emit(s, n, seconds),
                                    stop_event=self.stop_event)
-            self.reply.emit(side, result.as_dict())
+            self.reply.emit(name, result.as_dict())
         self.status.emit("Stopped." if self.stop_event.is_set() else "Ready.")
 
     def _do_batch(self, model: str, tuned: str | None, options: dict, preset, prompts: list[str]) -> None:

@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self.pretrain_tab.use_for_finetune.connect(self.use_for_finetune)
         self.playground_tab.use_dataset_in_finetune.connect(self.use_dataset_for_finetune)
         self.playground_tab.evaluate_requested.connect(self.evaluate_from_playground)
+        self.playground_tab.train_on_feedback.connect(self.train_on_feedback)
         self.runs_view.open_in_playground.connect(self.open_in_playground)
         self.runs_view.resume_requested.connect(self.resume_run)
         self.runs_view.load_config_requested.connect(self.load_run_config)
@@ -228,6 +229,11 @@ class MainWindow(QMainWindow):
     def use_dataset_for_finetune(self, path: str) -> None:
         self.finetune_tab.load_dataset(path)
         self.tabs.setCurrentWidget(self.finetune_tab)
+
+    def train_on_feedback(self, fields: dict) -> None:
+        """The playground's "Train on my feedback": preference tuning on the feedback file, in the Fine-tune tab."""
+        self.tabs.setCurrentWidget(self.finetune_tab)
+        self.finetune_tab.open_preference(fields)
 
     def evaluate_output(self, output: str, model: str = "") -> None:
         """A finished run's adapter or model, ticked as a candidate in the Evaluate tab (with its base model)."""

@@ -1,8 +1,8 @@
-"""The Fine-tune tab: the task (chat / instructions, or classification), model, dataset, method and settings on
-the left; the run panel (progress, live loss plot, log, result or error), the data preview and, for a classifier,
-its validation metrics on the right.
+"""The Fine-tune tab: the task (chat / instructions, classification, or preference tuning), model, dataset, method
+and settings on the left; the run panel (progress, live loss plot, log, result or error), the data preview and,
+for a classifier or a preference run, its own metrics on the right.
 
-The model picker is shared by both tasks; the data box and the settings below it swap with the task (a
+The model picker is shared by the tasks; the data box and the settings below it swap with the task (a
 QStackedWidget), and each task's last settings are remembered on their own."""
 
 from __future__ import annotations
@@ -17,23 +17,29 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel
 from studio.engine.classify.config import ClassifyConfig
 from studio.engine.config import FineTuneConfig
 from studio.engine.errors import BadConfig, StudioError
+from studio.engine.preference.config import PreferenceConfig
 from studio.ui import settings
 from studio.ui.finetune.classify_pane import ClassifyPane
 from studio.ui.finetune.dataset_panel import DatasetPanel
 from studio.ui.finetune.method_choice import add_method_combo, set_method
+from studio.ui.finetune.preference_pane import PreferencePane
 from studio.ui.remembered import TabMemory
 from studio.ui.run_tab import RunTab
 from studio.ui.widgets import ConfigForm, ModelPicker
 from studio.ui.widgets.classify_metrics import ClassifyMetrics
+from studio.ui.widgets.preference_metrics import PreferenceMetrics
 from studio.ui.widgets.run_panel import RunPanel
 
-TASKS = {"sft": "Chat / instructions", "classify": "Classification"}
+TASKS = {"sft": "Chat / instructions", "classify": "Classification", "preference": "Preference tuning (DPO, KTO)"}
 TASK_TIPS = {"sft": "Teach a language model to answer: instruction, chat or prompt/completion data; the output is "
                     "an adapter (or a model) that generates text.",
              "classify": "Teach a model to put a label on a text (sentiment, topic, intent, spam) or to predict a "
-                         "number: labelled data with a text column and a label column; the output is a classifier."}
+                         "number: labelled data with a text column and a label column; the output is a classifier.",
+             "preference": "Teach a chat model which replies people prefer: pairs of a chosen and a rejected reply "
+                           "(DPO, ORPO) or replies marked good or bad (KTO), such as the playground's feedback; "
+                           "the output is an adapter (or a model)."}
 TASK_KEY = "finetune/task"
-OUTPUT_NOUNS = {"sft": "the adapter", "classify": "the classifier"}
+OUTPUT_NOUNS = {"sft": "the adapter", "classify": "the classifier", "preference": "the adapter"}
 # Shown elsewhere in the tab (model picker, dataset panel, method combo), fixed, or set by Resume only.
 FORM_EXCLUDE = ("task", "model", "dataset", "format", "column_mapping", "placeholders", "method", "resume_from")
 HINT = ("<b>Fine-tune a model in three steps</b><br>{model} 1. Pick a model (the built-in starter model is a toy "
@@ -44,6 +50,12 @@ CLASSIFY_HINT = ("<b>Train a classifier in three steps</b><br>{model} 1. Pick a 
                  "MiniLM (Browse… to its folder) is small and fast; a decoder works too.<br>{data} 2. Open labelled "
                  "data (Ctrl+O): CSV, TSV, JSON, JSONL or Parquet with a text column and a label column.<br>3. Press "
                  "Start (Ctrl+Enter); the Metrics tab shows accuracy, F1 and the confusion matrix as it learns.")
+PREFERENCE_HINT = ("<b>Tune toward preferred replies in three steps</b><br>{model} 1. Pick the chat model (and, in "
+                   "the form, the adapter of a fine-tuning run to start from).<br>{data} 2. Open preference data "
+                   "(Ctrl+O): pairs of a chosen and a rejected reply, or replies marked good/bad — the playground "
+                   "writes them as you judge replies.<br>3. Press Start (Ctrl+Enter); the Preference tab shows the "
+                   "reward margin and preference accuracy as it learns.")
+HINTS = {"sft": HINT, "classify": CLASSIFY_HINT, "preference": PREFERENCE_HINT}
 
 
 class CurrentPageStack(QStackedWidget):
@@ -59,8 +71,8 @@ class CurrentPageStack(QStackedWidget):
 
 class FineTuneTab(RunTab, QWidget):
     TASK = "sft"
-    CONFIG_CLASS = (FineTuneConfig, ClassifyConfig)
-    RUN_WORDS = "a fine-tuning or classification run"
+    CONFIG_CLASS = (FineTuneConfig, ClassifyConfig, PreferenceConfig)
+    RUN_WORDS = "a fine-tuning, classification or preference run"
     open_in_playground = Signal(str, str)  # base model path, adapter (or fine-tuned model) path
     run_started = Signal(object)  # run folder
     run_ended = Signal(dict)  # the final event
@@ -73,15 +85,17 @@ class FineTuneTab(RunTab, QWidget):
         self.model_picker.model_changed.connect(self._fit_max_length)
         self.model_picker.model_changed.connect(self.dataset_panel.set_model)
         self.model_picker.model_changed.connect(self._update_start)
-        for box in (self.dataset_panel, self.classify.data_box):
+        for box in self.data_boxes.values():
             for signal in (box.validity_changed, box.analysis_finished, box.dataset_changed):
                 signal.connect(self._update_start)  # the reason shown on Start follows the data's verdict
-        for form, combo in ((self.form, self.method_combo), (self.classify.form, self.classify.method_combo)):
+        for form, combo in self.forms.values():
             form.changed.connect(self._update_start)
             combo.currentIndexChanged.connect(self._update_start)
         self._init_preflight()
         self.memory = TabMemory("finetune", FineTuneConfig)
         self.classify_memory = TabMemory("finetune-classify", ClassifyConfig)
+        self.preference_memory = TabMemory("finetune-preference", PreferenceConfig)
+        self.memories = {"sft": self.memory, "classify": self.classify_memory, "preference": self.preference_memory}
         self._restore()
         self._fit_max_length(self.model_picker.model())  # the first model is chosen before anyone listens
         self.dataset_panel.set_model(self.model_picker.model())
@@ -121,9 +135,16 @@ class FineTuneTab(RunTab, QWidget):
         chat_layout.addWidget(data_box)
         chat_layout.addWidget(self.form)
         self.classify = ClassifyPane()
+        self.preference = PreferencePane()
+        self.pages = {"sft": chat_page, "classify": self.classify, "preference": self.preference}
+        self.data_boxes = {"sft": self.dataset_panel, "classify": self.classify.data_box,
+                           "preference": self.preference.data_box}
+        self.forms = {"sft": (self.form, self.method_combo),
+                      "classify": (self.classify.form, self.classify.method_combo),
+                      "preference": (self.preference.form, self.preference.method_combo)}
         self.task_pages = CurrentPageStack()
-        self.task_pages.addWidget(chat_page)
-        self.task_pages.addWidget(self.classify)
+        for page in self.pages.values():
+            self.task_pages.addWidget(page)
         cfg_buttons = self._config_buttons("Save these settings as YAML; `studio train FILE` runs the same thing")
 
         left_inner = QWidget()
@@ -142,14 +163,14 @@ class FineTuneTab(RunTab, QWidget):
         # Right: the run.
         panel = self.panel
         self.playground_button = panel.result_panel.add_button("Open in playground", self._open_in_playground)
-        panel.tabs.addTab(self.dataset_panel.preview_widget, "Data preview")
-        panel.tabs.addTab(self.classify.data_box.preview_widget, "Data preview")
-        self.dataset_panel.dataset_changed.connect(
-            lambda _p: panel.tabs.setCurrentWidget(self.dataset_panel.preview_widget))
-        self.classify.data_box.dataset_changed.connect(
-            lambda _p: panel.tabs.setCurrentWidget(self.classify.data_box.preview_widget))
+        for box in self.data_boxes.values():
+            panel.tabs.addTab(box.preview_widget, "Data preview")
+            box.dataset_changed.connect(lambda _p, w=box.preview_widget: panel.tabs.setCurrentWidget(w))
         self.metrics = ClassifyMetrics()
         panel.add_state_view(self.metrics, "Metrics")
+        self.preference_metrics = PreferenceMetrics()
+        panel.add_state_view(self.preference_metrics, "Preference")
+        self.state_views = {"classify": self.metrics, "preference": self.preference_metrics}
         panel.set_hint(HINT)
         self._on_task_changed()
 
@@ -157,20 +178,22 @@ class FineTuneTab(RunTab, QWidget):
 
     # -- task ------------------------------------------------------------------------------------
     def task(self) -> str:
-        """The selected task: "sft" (chat / instructions) or "classify"."""
+        """The selected task: "sft" (chat / instructions), "classify" or "preference"."""
         return self.task_combo.currentData()
 
     def set_task(self, task: str) -> None:
         self.task_combo.setCurrentIndex(max(0, self.task_combo.findData(task)))
 
     def _on_task_changed(self, *_) -> None:
-        classify = self.task() == "classify"
-        self.task_pages.setCurrentWidget(self.classify if classify else self.task_pages.widget(0))
+        task = self.task()
+        self.task_pages.setCurrentWidget(self.pages[task])
         self.task_pages.updateGeometry()
         tabs = self.panel.tabs
-        tabs.setTabVisible(tabs.indexOf(self.dataset_panel.preview_widget), not classify)
-        tabs.setTabVisible(tabs.indexOf(self.classify.data_box.preview_widget), classify)
-        self.panel.set_view_visible(self.metrics, classify or self._panel_shows_classifier())
+        for key, box in self.data_boxes.items():
+            tabs.setTabVisible(tabs.indexOf(box.preview_widget), key == task)
+        shown = self.panel.state.started.get("task")
+        for key, view in self.state_views.items():
+            self.panel.set_view_visible(view, key in (task, shown))
         if self.panel.engine is None:  # a running run keeps the words it started with
             self.panel.set_output_noun(OUTPUT_NOUNS[self.task()])
         if hasattr(self, "memory"):  # not while the tab is being built and restored
@@ -182,7 +205,7 @@ class FineTuneTab(RunTab, QWidget):
         return self.panel.state.started.get("task") == "classify"
 
     def _current_form(self) -> ConfigForm:
-        return self.classify.form if self.task() == "classify" else self.form
+        return self.forms[self.task()][0]
 
     # -- config ------------------------------------------------------------------------------
     def _on_form_changed(self) -> None:
@@ -213,8 +236,8 @@ class FineTuneTab(RunTab, QWidget):
         self.model_picker.set_model(path)
 
     def open_dataset_dialog(self) -> None:
-        """Ctrl+O: a chat dataset, or labelled data in classification mode."""
-        (self.classify.data_box if self.task() == "classify" else self.dataset_panel).open_dialog()
+        """Ctrl+O: the data of the selected task."""
+        self.data_boxes[self.task()].open_dialog()
 
     def load_dataset(self, path: str) -> None:
         """A chat dataset (e.g. one saved in the playground): the tab turns to chat fine-tuning."""
@@ -225,11 +248,24 @@ class FineTuneTab(RunTab, QWidget):
         self.set_task("classify")
         self.classify.data_box.load(path)
 
-    def config(self, task: str | None = None) -> FineTuneConfig | ClassifyConfig:
+    def open_preference(self, fields: dict) -> None:
+        """"Train on my feedback" in the playground: preference tuning of that model (and adapter) on the feedback
+        file, with the objective it suggests."""
+        self.set_task("preference")
+        if fields.get("model"):
+            self.model_picker.set_model(fields["model"])
+        self.preference.set_fields(objective=fields.get("objective") or "dpo", adapter=fields.get("adapter") or "")
+        if fields.get("dataset"):
+            self.preference.data_box.load(fields["dataset"])
+
+    def config(self, task: str | None = None) -> FineTuneConfig | ClassifyConfig | PreferenceConfig:
         """The run's config from the whole tab, for `task` (else the selected one); raises BadConfig naming the
         field."""
-        if (task or self.task()) == "classify":
+        task = task or self.task()
+        if task == "classify":
             return self.classify.config(self.model_picker.model())
+        if task == "preference":
+            return self.preference.config(self.model_picker.model())
         return self.form.config(model=self.model_picker.model(), dataset=self.dataset_panel.path(),
                                 format=self.dataset_panel.format(), column_mapping=self.dataset_panel.mapping(),
                                 placeholders=self.dataset_panel.placeholders(), method=self.method_combo.currentData(),
@@ -240,6 +276,8 @@ class FineTuneTab(RunTab, QWidget):
         """Fill the form of the config's task; `switch` also selects that task."""
         if isinstance(cfg, ClassifyConfig):
             self.classify.set_config(cfg)
+        elif isinstance(cfg, PreferenceConfig):
+            self.preference.set_config(cfg)
         else:
             self.form.set_config(dataclasses.replace(cfg, resume_from=""))  # a resume is a one-off
             set_method(self.method_combo, cfg.method)
@@ -247,7 +285,7 @@ class FineTuneTab(RunTab, QWidget):
             self.set_task(cfg.task)
         if cfg.model:
             self.model_picker.set_model(cfg.model, remember=remember_model)
-        if cfg.dataset and not isinstance(cfg, ClassifyConfig):
+        if cfg.dataset and isinstance(cfg, FineTuneConfig):
             self.dataset_panel.load(cfg.dataset, cfg.format, cfg.column_mapping, cfg.placeholders)
 
     @property
@@ -255,13 +293,13 @@ class FineTuneTab(RunTab, QWidget):
         # The chat dataset panel shows the data and context checks with its token counts. The labelled-data box
         # shows a file it cannot read; the check's other data findings (truncated texts, validation labels) it
         # does not, so they stay under Start.
-        if self.task() == "classify":
-            return ("data",) if self.classify.data_box.last_error is not None else ()
+        if self.task() in ("classify", "preference"):
+            return ("data",) if self.data_boxes[self.task()].last_error is not None else ()
         return ("data", "context")
 
     # -- run ---------------------------------------------------------------------------------
     def data_problem(self) -> str | None:
-        return self.classify.problem() if self.task() == "classify" else self.dataset_panel.problem()
+        return self.data_boxes[self.task()].problem()
 
     def start_problem(self) -> str | None:
         """Why Start cannot go yet, or None."""
@@ -276,11 +314,11 @@ class FineTuneTab(RunTab, QWidget):
         problem = self.start_problem()
         self.panel.set_start_allowed(problem is None, problem or "")
         mark = {True: "✔", False: "•"}
-        classify = self.task() == "classify"
-        if classify:  # a verdict of the data box changes which findings of the check show under Start
+        task = self.task()
+        if task != "sft":  # a verdict of the data box changes which findings of the check show under Start
             self._show_checks_again()
-        path = self.classify.data_box.path() if classify else self.dataset_panel.path()
-        self.panel.set_hint((CLASSIFY_HINT if classify else HINT).format(
+        path = self.data_boxes[task].path()
+        self.panel.set_hint(HINTS[task].format(
             model=mark[bool(self.model_picker.model())], data=mark[bool(path) and problem is None]))
 
     def _show_checks_again(self) -> None:
@@ -304,7 +342,8 @@ class FineTuneTab(RunTab, QWidget):
             return
         self._memory(cfg).save(cfg)
         self.panel.set_output_noun(OUTPUT_NOUNS[cfg.task])
-        self.panel.set_view_visible(self.metrics, cfg.task == "classify")
+        for key, view in self.state_views.items():
+            self.panel.set_view_visible(view, key == cfg.task)
         if self.panel.launch(cfg) and Path(cfg.model).is_dir():
             settings.add_recent("models", cfg.model)
 
@@ -313,13 +352,13 @@ class FineTuneTab(RunTab, QWidget):
             w.setEnabled(not running)
 
     def _memory(self, cfg) -> TabMemory:
-        return self.classify_memory if isinstance(cfg, ClassifyConfig) else self.memory
+        return self.memories[cfg.task]
 
     def _restore(self) -> None:
         """Both tasks' last settings; the last selected task's model is the one picked."""
         task = settings.value(TASK_KEY, "sft", str)
         task = task if task in TASKS else "sft"
-        memories = [self.memory, self.classify_memory]
+        memories = list(self.memories.values())
         for memory in sorted(memories, key=lambda m: m is self._memory_of_task(task)):
             cfg = memory.load()
             if cfg is not None:
@@ -327,7 +366,7 @@ class FineTuneTab(RunTab, QWidget):
         self.set_task(task)
 
     def _memory_of_task(self, task: str) -> TabMemory:
-        return self.classify_memory if task == "classify" else self.memory
+        return self.memories[task]
 
     def _open_in_playground(self) -> None:
         if not self.panel.output:
@@ -346,5 +385,6 @@ class FineTuneTab(RunTab, QWidget):
                 pass  # an unfinished form is not worth remembering over the last good one
         self.dataset_panel.shutdown()
         self.classify.shutdown()
+        self.preference.shutdown()
         self.preflight_watch.shutdown()
         self.panel.shutdown(timeout_ms)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSizePolicy, QVBoxLayout, QWidget
 
 SIDE_TITLES = {"base": "Base model", "tuned": "Fine-tuned"}
+# Two replies of one model to compare: shown in the two panes, the first on the left.
+SAMPLES = ("sample 1", "sample 2")
+PANE_OF = {"sample 1": "base", "sample 2": "tuned"}
 
 
 def describe_result(r: dict) -> str:
@@ -30,7 +33,10 @@ def describe_progress(tokens: int, seconds: float) -> str:
 class SidePane(QWidget):
     def __init__(self, title: str, parent=None):
         super().__init__(parent)
-        self.title = QLabel(f"<b>{title}</b>")
+        self.title = QLabel()
+        # A long title (a sample's settings) is cut, never widening the window.
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.set_title(title)
         self.output = QPlainTextEdit()
         self.output.setReadOnly(True)
         self.stats = QLabel("")
@@ -40,6 +46,13 @@ class SidePane(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         for w in (self.title, self.output, self.stats):
             layout.addWidget(w)
+
+    def set_title(self, title: str, tip: str = "") -> None:
+        self.title.setText(f"<b>{title}</b>")
+        self.title.setToolTip(tip)
+
+    def set_editable(self, editable: bool) -> None:
+        self.output.setReadOnly(not editable)
 
     def clear(self) -> None:
         self.output.clear()

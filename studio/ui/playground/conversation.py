@@ -1,5 +1,6 @@
-"""The Conversation page of the playground: base beside fine-tuned, which side's reply the conversation
-continues with, the conversation so far, what was left out to fit the context, the prompt and its buttons."""
+"""The Conversation page of the playground: base beside fine-tuned (or two replies of one model), which side's
+reply the conversation continues with (or the buttons that pick the better one), the conversation so far, what
+was left out to fit the context, the prompt and its buttons, and the feedback line."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, Q
                                QPlainTextEdit, QPushButton, QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from studio.ui.playground.compare import SIDE_TITLES, SidePane
+from studio.ui.playground.compare import PANE_OF, SIDE_TITLES, SidePane
+from studio.ui.playground.feedback_bar import FeedbackLine, PickBar, thumb_buttons
 
 COMPARE_TIP = "Run the base model and the fine-tuned one on the same prompt, side by side."
 NO_TUNED_TIP = "Compare needs a fine-tuned side: choose an adapter or a fine-tuned model first (a finished run, " \
                "or Browse…)."
+TWO_REPLIES_TIP = "Each Send or Regenerate gives two replies to the same prompt, side by side: base and fine-tuned " \
+                  "when Compare is on, else two samples of the model. Pick the better one (or both bad) to save " \
+                  "your preference in the feedback file."
 
 
 class ConversationView(QWidget):
@@ -47,9 +52,17 @@ class ConversationView(QWidget):
         self.stop_button = QPushButton("Stop")
         self.regen_button = QPushButton("Regenerate")
         self.clear_button = QPushButton("Clear conversation")
-        self.good_button = QPushButton("Mark reply good")
+        self.good_button, self.bad_button = thumb_buttons()
+        self.pick_bar = PickBar()
+        self.feedback = FeedbackLine()
+        self.two_replies = self.feedback.two_replies
+        self.two_replies.setToolTip(TWO_REPLIES_TIP)
         self._compare_available = False
         self._busy = False
+        # Hidden until a comparison or two replies show them; hidden before the layouts first measure them, so
+        # that the window's first size does not make room for them.
+        for w in (self.continue_label, self.continue_with, self.pick_bar):
+            w.hide()
 
         top = QHBoxLayout()
         top.addWidget(self.compare)
@@ -59,7 +72,12 @@ class ConversationView(QWidget):
         # The replies and the conversation share the height; either can be made small.
         middle = QSplitter(Qt.Orientation.Vertical)
         middle.setChildrenCollapsible(False)
-        middle.addWidget(sides)
+        replies = QWidget()  # the two replies and, under them, the buttons that pick the better one
+        replies_layout = QVBoxLayout(replies)
+        replies_layout.setContentsMargins(0, 0, 0, 0)
+        replies_layout.addWidget(sides, 1)
+        replies_layout.addWidget(self.pick_bar)
+        middle.addWidget(replies)
         middle.addWidget(self.table)
         middle.setStretchFactor(0, 3)
         middle.setStretchFactor(1, 2)
@@ -71,15 +89,16 @@ class ConversationView(QWidget):
         prompt_row.addWidget(self.prompt, 1)
         prompt_row.addLayout(send)
         more = QGridLayout()
-        for column, button in enumerate((self.regen_button, self.clear_button, self.good_button)):
+        for column, button in enumerate((self.regen_button, self.clear_button, self.good_button, self.bad_button)):
             more.addWidget(button, 0, column)
-        more.setColumnStretch(3, 1)
+        more.setColumnStretch(4, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(middle, 1)
         layout.addWidget(self.context_note)
         layout.addLayout(prompt_row)
         layout.addLayout(more)
+        layout.addWidget(self.feedback)
 
     # ---- the conversation so far ---------------------------------------------------------------------
 
@@ -132,10 +151,19 @@ class ConversationView(QWidget):
         self._busy = busy
         self.compare.setEnabled(self._compare_available and not busy)
         self.continue_with.setEnabled(not busy)
+        self.two_replies.setEnabled(not busy)
 
-    def show_sides(self, sides: list[str], chat: bool) -> None:
+    def pane(self, side: str) -> SidePane:
+        return self.panes[PANE_OF.get(side, side)]
+
+    def show_sides(self, sides: list[str], chat: bool, picking: bool = False) -> None:
+        """`picking`: the person picks the better of the two replies (which then joins a chat)."""
+        shown = {PANE_OF.get(side, side) for side in sides}
         for side, pane in self.panes.items():
-            pane.setVisible(side in sides)
-        comparing = len(sides) > 1 and chat
+            pane.setVisible(side in shown)
+            if side in sides or not picking:
+                pane.set_title(SIDE_TITLES[side])
+        self.pick_bar.setVisible(picking)
+        comparing = len(sides) > 1 and chat and not picking
         self.continue_label.setVisible(comparing)
         self.continue_with.setVisible(comparing)

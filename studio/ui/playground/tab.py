@@ -5,9 +5,10 @@ Compare runs the base and the fine-tuned side one after the other on the same re
 settings and seed. With an adapter the model is in memory once (a PeftModel; the base side runs
 with the adapter disabled); a fully fine-tuned model folder is loaded as a second model.
 In chat mode the reply of the side chosen in "Continue with" joins the conversation (without a
-comparison, the one side's). A message that gets no reply (a failure, or Stop before any text) leaves
-the conversation again and goes back to the prompt box. A chat longer than the context window is
-fitted by the engine (the oldest turns are left out), and the Conversation page says what was left out.
+comparison, the one side's; with "Two replies", the one picked: see feedback.py). A message that gets no
+reply (a failure, or Stop before any text) leaves the conversation again and goes back to the prompt box.
+A chat longer than the context window is fitted by the engine (the oldest turns are left out), and the
+Conversation page says what was left out.
 The page widgets live in studio/ui/playground/; this file composes them and holds the flow.
 """
 
@@ -22,8 +23,9 @@ from studio.engine.prompting.presets import Preset
 from studio.ui.generation_thread import GenerationThread
 from studio.ui.playground.batch import BatchView
 from studio.ui.playground.classify_view import attach_classify_view
-from studio.ui.playground.compare import describe_result
+from studio.ui.playground.compare import SAMPLES, describe_result
 from studio.ui.playground.conversation import ConversationView
+from studio.ui.playground.feedback import PlaygroundFeedback
 from studio.ui.playground.files import PlaygroundFiles
 from studio.ui.playground.in_context import InContextPanel
 from studio.ui.playground.inspector import InspectorView
@@ -33,10 +35,11 @@ from studio.ui.widgets.error_panel import ErrorPanel
 from studio.ui.widgets.model_picker import ModelPicker
 
 
-class PlaygroundTab(PlaygroundFiles, QWidget):
+class PlaygroundTab(PlaygroundFiles, PlaygroundFeedback, QWidget):
     busy_changed = Signal(bool)
     use_dataset_in_finetune = Signal(str)  # a dataset file just saved here, to fine-tune on
     evaluate_requested = Signal(dict)  # evaluation config fields: this model, adapter, prompt and examples
+    train_on_feedback = Signal(dict)  # preference-tuning fields: the feedback file, objective, model, adapter
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -49,6 +52,7 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         self._job = {}  # the running generation: chat or not, the side that joins, what to undo without a reply
         self._note = ""
         self._build()
+        self._init_feedback()
         g = self.generation
         g.chunk.connect(self._on_chunk)
         g.progress.connect(self._on_progress)
@@ -117,7 +121,6 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.regen_button.clicked.connect(self.regenerate)
         self.clear_button.clicked.connect(self.clear_conversation)
-        self.good_button.clicked.connect(self.mark_good)
 
         self.batch = BatchView()
         self.batch_table, self.batch_file, self.run_batch_button = self.batch.table, self.batch.file_label, \
@@ -188,7 +191,9 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
 
     def _sides(self) -> list[str]:
         self._primary = "tuned" if self._tuned() else "base"
-        return ["base", "tuned"] if self._tuned() and self.compare.isChecked() else [self._primary]
+        if self._tuned() and self.compare.isChecked():
+            return ["base", "tuned"]
+        return list(SAMPLES) if self._picking() else [self._primary]
 
     def _joining_side(self) -> str:
         """The side whose reply joins the conversation: the one chosen to continue with in a comparison."""
@@ -207,7 +212,9 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         self._update_panes()
 
     def _update_panes(self) -> None:
-        self.chat.show_sides(self._sides(), self.mode.currentData() == "chat")
+        sides = self._sides()
+        self.chat.show_sides(sides, self.mode.currentData() == "chat", self._picking())
+        self._title_samples(sides)
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -216,6 +223,7 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
             w.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
         self.chat.set_busy(busy)
+        self._update_feedback_controls()
         self.busy_changed.emit(busy)
 
     def is_busy(self) -> bool:
@@ -253,6 +261,8 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         added = None
         if preset.mode == "chat":
             if text.strip():
+                if self._refuse_second_message():
+                    return
                 self.chat.add_turn("user", text)
                 self.prompt.clear()
                 added = text
@@ -274,9 +284,11 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         for pane in self.panes.values():
             pane.clear()
         chat = preset.mode == "chat"
-        self._job = dict(chat=chat, joining=self._joining_side(), joined=False, added=added, replaced=list(replaced))
+        self._job = dict(chat=chat, joining=None if self._picking() else self._joining_side(), joined=False,
+                         added=added, replaced=list(replaced))
+        samples = self._begin_replies(preset, prompt, sides)
         self._submit("generate", preset=preset, conversation=self.conversation_turns() if chat else None,
-                     prompt=prompt, sides=sides)
+                     prompt=prompt, sides=sides, samples=samples)
 
     def regenerate(self) -> None:
         if self.busy:
@@ -295,22 +307,7 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
 
     def clear_conversation(self) -> None:
         self.chat.clear()
-
-    def mark_good(self) -> None:
-        """Keep the last reply (with the turns before it) for the dataset."""
-        if self.mode.currentData() == "chat":
-            turns = self.conversation_turns()
-            if not turns or turns[-1]["role"] != "assistant":
-                return self._show_error(StudioError("There is no reply to mark yet."))
-            conv = turns
-        else:
-            reply = self.panes[self._primary].text()
-            if not (self.last_prompt.strip() and reply.strip()):
-                return self._show_error(StudioError("There is no reply to mark yet."))
-            conv = [{"role": "user", "content": self.last_prompt}, {"role": "assistant", "content": reply}]
-        system = self.system.toPlainText()
-        self.good.append(([{"role": "system", "content": system}] if system.strip() else []) + conv)
-        self.good_label.setText(f"{len(self.good)} replies marked good")
+        self._forget_replies()
 
     def inspect(self) -> None:
         if self.busy:
@@ -339,10 +336,10 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         self.error_panel.show_error(exc.kind, exc.message, exc.hint)
 
     def _on_chunk(self, side: str, text: str) -> None:
-        self.panes[side].append(text)
+        self.chat.pane(side).append(text)
 
     def _on_progress(self, side: str, tokens: int, seconds: float) -> None:
-        self.panes[side].show_progress(tokens, seconds)
+        self.chat.pane(side).show_progress(tokens, seconds)
 
     def _on_inspected(self, info: dict) -> None:
         self.inspector.show_info(info, self._note)
@@ -351,9 +348,10 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         self.batch.add_row(row)
 
     def _on_reply(self, side: str, result: dict) -> None:
-        self.panes[side].stats.setText(describe_result(result))
+        self.chat.pane(side).stats.setText(describe_result(result))
         job = self._job
         no_text = result["stop_reason"] == "stopped" and not result["text"]
+        self._reply_arrived(side, result["text"], no_text)
         if job.get("chat") and side == job["joining"] and not no_text:
             self.chat.add_turn("assistant", result["text"])
             job["joined"] = True
@@ -363,8 +361,10 @@ class PlaygroundTab(PlaygroundFiles, QWidget):
         self.status.setText("Failed; see the message above.")
 
     def _on_job_done(self, kind: str) -> None:
-        if kind == "generate" and self._job.get("chat") and not self._job["joined"]:
-            self._undo_unanswered()
+        if kind == "generate":
+            self._replies_done()
+            if self._job.get("chat") and not self._job["joined"]:
+                self._undo_unanswered()
         self._job = {}
         self._set_busy(False)
 

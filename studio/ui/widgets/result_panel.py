@@ -45,6 +45,8 @@ class ResultPanel(QFrame):
                      if best is not None else "")
         if state.started.get("task") == "classify":
             best_text = _best_classifier_text(state)
+        elif state.started.get("task") == "preference":
+            best_text = _best_preference_text(state)
         where = html.escape(state.output or "")
         if state.status == "completed":
             text = f"<b>Done.</b> Output: {where}{best_text}"
@@ -74,3 +76,13 @@ def _best_classifier_text(state: RunState) -> str:
                     + (f" ({others})" if others else ""))
     best = state.best_eval_loss
     return f"<br>Best held-out loss {best:.4f}" if best is not None else ""
+
+
+def _best_preference_text(state: RunState) -> str:
+    """A preference run's last validation figures (its loss is no language-model loss: no perplexity)."""
+    latest = next((e for e in reversed(state.evals) if "preference_accuracy" in e.metrics), None)
+    if latest is None:
+        return ""
+    margin = latest.metrics.get("reward_margin")
+    return (f"<br>Validation at step {latest.step:,}: preference accuracy {latest.metrics['preference_accuracy']:.1%}"
+            + (f", reward margin {margin:+.3f}" if margin is not None else ""))
