@@ -395,3 +395,52 @@ def test_a_fine_tuning_config_is_refused_by_the_evaluate_tab(tab, tmp_path):
     path.write_text("task: sft\nmodel: some-model\ndataset: data.json\n")
     assert not tab.load_config_file(path)
     assert "is a 'sft' run, not an evaluation" in tab.error_panel.message.text()
+
+
+def test_preference_pairs_show_both_replies_and_their_preference_accuracy(tab, workspace, tmp_path, qtbot):
+    from studio.engine.evaluate.recommend import recommend
+    from studio.engine.evaluate.results import write_examples, write_results
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prompt": "Capital of Zorbia?", "chosen": "Quillton.", "rejected": "Kelp."}) + "\n")
+    load(tab, pairs, qtbot)
+    assert "preference pairs (prompt pairs)" in tab.heldout.summary.text()
+    assert "Scored as preference accuracy" in tab.heldout.summary.text()
+    preview = tab.heldout.preview
+    assert preview.table.horizontalHeaderItem(2).text() == "Chosen and rejected replies"
+    assert preview.row(0) == ("line 1", "Capital of Zorbia?", "Chosen: Quillton.\nRejected: Kelp.")
+
+    def candidate(cid, label, kind, accuracy):
+        return {"id": cid, "label": label, "kind": kind, "shots": 0 if kind == "prompt" else None, "scored": 1,
+                "metrics": {"preference_accuracy": accuracy, "logprob_margin": accuracy - 0.5},
+                "cost": {"prompt_tokens": 12.0}, "fit": {"shots_dropped": 0, "skipped": 0}}
+
+    results = {"version": 1, "complete": True, "kind": "preference", "dataset": str(pairs), "examples": 1,
+               "labels": [], "primary": {"metric": "preference_accuracy", "higher_is_better": True},
+               "candidates": [candidate("prompt-0", "tiny, 0-shot", "prompt", 0.0),
+                              candidate("tuned-1", "zorbia (LoRA adapter)", "tuned", 1.0)], "warnings": []}
+    results["recommendation"] = recommend(results)
+    run = eval_run(workspace, results=results, heldout=pairs)
+    write_results(run, results)
+    write_examples(run, [{"index": 0, "where": "line 1", "input": "Capital of Zorbia?", "reference": "Quillton.",
+                          "rejected": "Kelp.", "answers": {
+                              "prompt-0": {"answer": "rejected", "correct": False, "score": -0.4,
+                                           "chosen_logprob": -2.4, "rejected_logprob": -2.0},
+                              "tuned-1": {"answer": "chosen", "correct": True, "score": 1.5,
+                                          "chosen_logprob": -0.1, "rejected_logprob": -1.6}}}])
+    with qtbot.waitSignal(tab.results_shown, timeout=LONG):
+        tab.open_run(run)
+    view = tab.results_view
+    headers = [view.table.horizontalHeaderItem(c).text() for c in range(view.table.columnCount())]
+    assert headers[1:3] == ["preference accuracy", "margin per token"]
+    assert [view.table.item(r, 1).text() for r in range(2)] == ["0.0%", "100.0%"]
+    assert "Highest preference accuracy: zorbia (LoRA adapter)" in view.recommendation.text()
+    assert "preference pairs" in view.confusion.note.text()
+    examples = tab.examples_view
+    assert examples.cell_text(0, 3) == "Quillton."
+    tip = examples.proxy.index(0, 3).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip == "Chosen: Quillton.\n\nRejected: Kelp."
+    marks = {examples.cell_text(0, c) for c in (4, 5)}
+    assert marks == {"✘ rejected", "✔ chosen"}
+    answer_tip = examples.proxy.index(0, 5).data(Qt.ItemDataRole.ToolTipRole)
+    assert "chosen -0.100, rejected -1.600" in answer_tip

@@ -135,7 +135,7 @@ def test_both_bad_marks_both_and_leaves_the_message_for_regenerate(tab, qtbot, t
 
 def test_thumbs_mark_single_replies_and_the_count_follows(tab, qtbot, tiny_llama, workspace):
     tab.load_pair(str(tiny_llama))
-    assert not tab.two_replies.isChecked() and tab.good_button.text() == "👍 Good"
+    assert not tab.two_replies.isChecked() and tab.good_button.text() == "✓ Good"
     tab.sampling.set_settings(SamplingSettings(greedy=True, max_new_tokens=6))
     tab.send(QUESTION)
     wait_ready(tab, qtbot)

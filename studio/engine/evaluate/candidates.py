@@ -141,6 +141,10 @@ def resolve_candidates(cfg) -> list[Candidate]:
     return found
 
 
+# Runs whose output can be a candidate (an evaluation's own runs are not).
+TUNING_TASKS = ("sft", "preference", "classify", "pretrain")
+
+
 @dataclass
 class FinishedRun:
     """A finished training run whose output can be evaluated (for the Evaluate tab's candidate list)."""
@@ -153,11 +157,11 @@ class FinishedRun:
 
 
 def finished_outputs(workspace: Path) -> list[FinishedRun]:
-    """The workspace's completed or stopped fine-tune, classification and pre-train runs that saved an output,
-    newest first."""
+    """The workspace's completed or stopped fine-tune, preference-tuning, classification and pre-train runs that saved
+    an output, newest first."""
     found = []
     for summary in list_runs(workspace):
-        if summary.task not in ("sft", "classify", "pretrain") or summary.status not in ("completed", "stopped"):
+        if summary.task not in TUNING_TASKS or summary.status not in ("completed", "stopped"):
             continue
         if summary.task == "pretrain" and read_run_config(summary.path).get("objective") == "mlm":
             continue  # an encoder fills in blanks; it does not answer, so nothing here can score it

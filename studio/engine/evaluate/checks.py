@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from studio.engine.errors import StudioError
+from studio.engine.evaluate.heldout import HOLDS
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -48,11 +49,28 @@ def check_eval(cfg, report, workspace: Path | None = None) -> None:
         if _same_file(trained_on, cfg.dataset):
             report.add("warning", "data", f"{cand.label} was trained on {Path(cfg.dataset).name}: its score on that "
                        "file is not a held-out score.", "Evaluate on a file the model never saw.", field="dataset")
-    if any(counts):
+    preference = heldout is not None and heldout.kind == "preference"
+    if any(counts) and not preference:
         _check_pool(cfg, heldout, max(counts), report)
     if heldout is not None and heldout.kind == "perplexity" and any(counts) and not (0 in counts or cfg.tuned_paths()):
         report.add("error", "config", "Raw text is scored by perplexity, which puts no examples in a prompt: use "
                    "shots 0 or fine-tuned candidates.", field="shots")
+    if preference:
+        _check_preference(cfg, counts, report)
+
+
+def _check_preference(cfg, counts: list[int], report) -> None:
+    """Preference pairs are judged with no examples in the prompt (the replies are given, not written), through
+    each model's chat template."""
+    if any(counts) and not (0 in counts or cfg.tuned_paths()):
+        report.add("error", "config", "Preference pairs are scored with no examples in the prompt (shots cannot "
+                   "help to judge a given reply): use shots 0 or fine-tuned candidates.", field="shots")
+    elif any(counts):
+        report.add("warning", "config", f"Preference pairs are scored with no examples in the prompt: the "
+                   f"{', '.join(str(k) for k in counts if k)}-shot candidate(s) are left out.", field="shots")
+    if cfg.mode != "chat":
+        report.add("warning", "config", "Preference pairs are scored through each model's chat template, as "
+                   "preference tuning renders them; the completion template is not used.", field="mode")
 
 
 def _check_classifier(cand, heldout, report) -> None:
@@ -64,7 +82,7 @@ def _check_classifier(cand, heldout, report) -> None:
         return
     if heldout.kind != "classification":
         report.add("error", "config", f"{cand.label} is a classifier: it puts labels on texts, so it can only be "
-                   f"evaluated on labelled text, and this held-out file is scored by {heldout.kind}.",
+                   f"evaluated on labelled text, and this held-out file holds {HOLDS.get(heldout.kind, heldout.kind)}.",
                    "Choose a labelled held-out file (text + label), or leave the classifier out.", field="tuned")
         return
     try:

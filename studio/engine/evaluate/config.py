@@ -15,9 +15,10 @@ from studio.engine.errors import BadConfig
 
 EVAL_FORMATS = FORMATS + ("labelled", "text")
 EVAL_FORMAT_LABELS = {**FORMAT_LABELS, "labelled": "Labelled text (text + label)", "text": "Raw text (perplexity)"}
-KINDS = ("auto", "classification", "generation", "perplexity")
+KINDS = ("auto", "classification", "generation", "perplexity", "preference")
 KIND_LABELS = {"auto": "Automatic (from the file)", "classification": "Classification (labelled text)",
-               "generation": "Answers (instruction / output pairs)", "perplexity": "Perplexity (raw text)"}
+               "generation": "Answers (instruction / output pairs)", "perplexity": "Perplexity (raw text)",
+               "preference": "Preference (chosen / rejected pairs)"}
 SELECTIONS = ("fixed", "random", "similar")
 SELECTION_LABELS = {"fixed": "The first k of the pool", "random": "k drawn at random (seeded)",
                     "similar": "The k most similar to each example"}
@@ -33,8 +34,9 @@ class EvalConfig(ModelKnobs):
 
     task: str = knob("eval", "The kind of run.", choices=("eval",), choice_labels={"eval": "Evaluation"}, group="Run")
     name: str = knob("evaluate", "A name for the evaluation; it becomes part of its folder's name.", group="Run")
-    dataset: str = knob("", "The held-out file: instruction/output pairs, labelled text (text + label) or raw "
-                            "text, as JSON, JSONL, CSV or Parquet (raw text also .txt). Never the training file.",
+    dataset: str = knob("", "The held-out file: instruction/output pairs, labelled text (text + label), preference "
+                            "pairs (chosen + rejected) or raw text, as JSON, JSONL, CSV or Parquet (raw text also "
+                            ".txt). Never the training file.",
                         group="Data")
     format: str = knob("auto", "Data format; auto detects it from the columns.", choices=EVAL_FORMATS,
                        choice_labels=EVAL_FORMAT_LABELS, group="Data")
@@ -42,7 +44,9 @@ class EvalConfig(ModelKnobs):
                                     "stars: label} or {question: instruction, answer: output}.", group="Data",
                                 advanced=True)
     kind: str = knob("auto", "What is measured: classification (accuracy, F1, confusion matrix), answers (exact "
-                             "match, token F1, chrF, the reference's loss) or perplexity.", choices=KINDS,
+                             "match, token F1, chrF, the reference's loss), perplexity, or preference accuracy (the "
+                             "share of pairs whose chosen reply the model finds likelier per token than the "
+                             "rejected one).", choices=KINDS,
                      choice_labels=KIND_LABELS, group="Data")
     max_examples: int = knob(0, "Score at most this many held-out examples, drawn at random with the seed "
                                 "(0 = all).", min=0, max=10_000_000, group="Data")
@@ -113,7 +117,8 @@ class EvalConfig(ModelKnobs):
         if not counts and not self.tuned_paths():
             raise BadConfig("There is nothing to evaluate: no shots and no fine-tuned candidates.",
                             "Set shots (0 scores the base model as it is) or add a fine-tuned model.", field="shots")
-        if any(counts) and not self.shot_pool.strip():
+        # Preference pairs are judged without shots (the recipe leaves k > 0 out), so they need no pool.
+        if any(counts) and not self.shot_pool.strip() and self.kind != "preference":
             raise BadConfig("Shots above 0 need examples: the shot pool is empty.",
                             "Choose a training file or a playground preset as the shot pool, or use shots 0.",
                             field="shot_pool")

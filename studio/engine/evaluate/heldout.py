@@ -1,11 +1,15 @@
 """The held-out file of an evaluation: what each example asks and the answer it expects.
 
-Three kinds of file, told apart by their columns (or chosen with `format`):
+Four kinds of file, told apart by their columns (or chosen with `format`):
 - labelled text (`text` + `label`, or the usual other names such as sentence/review and category/intent):
   classification; the label names are the answer options;
 - instruction/output pairs in any fine-tuning format (alpaca, messages, ShareGPT, prompt/completion): the
   conversation up to the last assistant reply is the prompt, that reply the reference answer;
-- raw text (.txt/.md split at blank lines, or rows with only a `text` column): perplexity.
+- raw text (.txt/.md split at blank lines, or rows with only a `text` column): perplexity;
+- preference pairs (a `chosen` or `rejected` column, in any layout preference tuning reads): preference accuracy.
+  The other readers never take such a file (a ShareGPT reader would read `chosen` as the reply). A file of single
+  replies marked good or bad, without pairs, is refused unless answers are asked for (kind generation, which
+  scores the replies marked good as references).
 
 Light module (no torch): the pre-flight check and the Evaluate tab's preview read files through it.
 """
@@ -23,6 +27,12 @@ from studio.engine.errors import BadDataset
 TEXT_NAMES = ("text", "sentence", "review", "content", "document", "utterance", "comment", "tweet", "message")
 LABEL_NAMES = ("label", "labels", "category", "class", "intent", "sentiment", "topic", "target")
 KIND_OF_FORMAT = {"labelled": "classification", "text": "perplexity"}
+PAIR_COLUMNS = ("chosen", "rejected")
+# What a file of each kind holds, in words.
+HOLDS = {"classification": "labelled text", "generation": "instruction/output pairs", "perplexity": "raw text",
+         "preference": "preference pairs"}
+MARKS_ONLY = "holds replies marked good/bad, not pairs; Evaluate compares models on pairs"
+MARK_NOT_PAIR = "a single reply marked good or bad, not a pair of replies"
 # More distinct labels than this (and more than half the rows) means the column is not a label column.
 MAX_LABELS = 100
 
@@ -33,13 +43,14 @@ class EvalExample:
     prompt: list[dict]  # the conversation before the answer (empty for perplexity)
     reference: str  # the expected answer: the label, the reference reply, or the document itself
     input: str  # what a person reads as the question (the text, the last user turn)
+    pair: dict | None = None  # preference: {"prompt", "chosen", "rejected"} messages, as preference tuning reads
 
 
 @dataclass
 class HeldOut:
     path: Path
-    kind: str  # classification | generation | perplexity
-    format: str  # labelled | text | an SFT format
+    kind: str  # classification | generation | perplexity | preference
+    format: str  # labelled | text | an SFT format | the preference layouts found ("ShareGPT pairs")
     examples: list[EvalExample]
     rows: int  # rows (or documents) in the file before anything was dropped
     labels: list[str] = field(default_factory=list)  # classification: the answer options
@@ -51,7 +62,8 @@ class HeldOut:
         what = {"classification": f"labelled text, {len(self.labels)} labels ({', '.join(self.labels[:8])}"
                                   f"{', …' if len(self.labels) > 8 else ''})",
                 "generation": f"instruction/output pairs ({self.format})",
-                "perplexity": "raw text (perplexity)"}[self.kind]
+                "perplexity": "raw text (perplexity)",
+                "preference": f"preference pairs ({self.format})"}[self.kind]
         text = f"{self.path.name}: {len(self.examples)} of {self.rows} examples usable — {what}"
         return text + (f"; dropped: {describe_drops(self.dropped)}" if self.dropped else "")
 
@@ -157,6 +169,51 @@ def _read_documents(path: Path, records=None, text_col: str = "text") -> HeldOut
     return result
 
 
+def reply_text(messages: list[dict]) -> str:
+    """What a person reads of a reply (a reply that only calls tools has no text)."""
+    return messages[-1]["content"] or ("(a tool call)" if messages[-1].get("tool_calls") else "")
+
+
+def _marked_replies(records) -> str | None:
+    """The good/bad column of a file of single marked replies (prompt + reply + true/false), or None."""
+    from studio.engine.data.formats import LABEL_COLUMNS, _as_bool
+    from studio.engine.preference.data import MARK_LAYOUTS
+
+    columns = set(records.columns)
+    label = next((c for c in LABEL_COLUMNS if c in columns), None)
+    if label is None or not any(set(fields) <= columns for fields in MARK_LAYOUTS):
+        return None
+    marks = [_as_bool(row.get(label)) for row in records.rows]
+    marks = [m for m in marks if m is not None]
+    return label if marks and all(isinstance(m, bool) for m in marks) else None
+
+
+def _refuse_marks(path: Path, label: str = "") -> BadDataset:
+    column = f" (column '{label}')" if label else ""
+    return BadDataset(f"{path} {MARKS_ONLY}{column}.",
+                      "Use a file whose rows each hold a prompt with a chosen and a rejected reply (e.g. prompt, "
+                      "chosen, rejected), or set the kind to answers to score the replies marked good as "
+                      "references.", field="dataset")
+
+
+def _read_preference(path: Path, mapping: dict) -> HeldOut:
+    from studio.engine.preference.data import read_preferences
+
+    data = read_preferences(path, mapping)
+    if not data.pairs:
+        raise _refuse_marks(path)
+    rows = len(data.pairs) + len(data.marks) + data.dropped_count
+    result = HeldOut(path, "preference", data.format, [], rows, dropped=dict(data.dropped),
+                     warnings=list(data.warnings))
+    if data.marks:
+        result.dropped[MARK_NOT_PAIR] = list(data.mark_where)
+    for pair, where in zip(data.pairs, data.pair_where):
+        users = [m["content"] for m in pair["prompt"] if m["role"] == "user"]
+        result.examples.append(EvalExample(where, pair["prompt"], reply_text(pair["chosen"]),
+                                           users[-1] if users else "", pair=pair))
+    return result
+
+
 def read_heldout(path: str | Path, fmt: str = "auto", mapping: dict | None = None, kind: str = "auto") -> HeldOut:
     """The examples of a held-out file; BadDataset (naming the file, row and field) when nothing can be scored."""
     path = Path(str(path)).expanduser()
@@ -175,6 +232,16 @@ def read_heldout(path: str | Path, fmt: str = "auto", mapping: dict | None = Non
         if col_map:
             records.rows = [{col_map.get(k, k): v for k, v in row.items()} for row in records.rows]
             records.columns = [col_map.get(c, c) for c in records.columns]
+        pairs = any(c in records.columns for c in PAIR_COLUMNS)
+        if kind == "preference" or (pairs and kind == "auto"):
+            return _as_kind(_read_preference(path, mapping or {}), kind)
+        if pairs:
+            raise BadDataset(f"{path} holds preference pairs (a chosen and a rejected reply): they are scored by "
+                             f"preference accuracy, not as the kind '{kind}' asked for.",
+                             "Set the kind to preference (or automatic).", field="kind")
+        marked = _marked_replies(records) if kind == "auto" else None
+        if marked:
+            raise _refuse_marks(path, marked)
         chosen = fmt
         if fmt == "auto":
             chosen = detect_format(records.columns) or (
@@ -184,8 +251,9 @@ def read_heldout(path: str | Path, fmt: str = "auto", mapping: dict | None = Non
         if chosen is None:
             raise BadDataset(f"{path}: cannot tell what to score from the columns found "
                              f"({', '.join(records.columns) or 'none'}). Expected labelled text (text and label), "
-                             f"instruction/output pairs (e.g. instruction and output, or messages), or raw text "
-                             f"(text).", "Map your columns to these names with a column mapping.", field="columns")
+                             f"instruction/output pairs (e.g. instruction and output, or messages), preference pairs "
+                             f"(prompt, chosen and rejected) or raw text (text).",
+                             "Map your columns to these names with a column mapping.", field="columns")
         if chosen == "labelled":
             columns = labelled_columns(records.columns)
             if columns is None:

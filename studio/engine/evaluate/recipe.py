@@ -11,7 +11,7 @@ from pathlib import Path
 
 from studio.engine.errors import BadConfig
 from studio.engine.evaluate.candidates import Candidate, resolve_candidates
-from studio.engine.evaluate.heldout import HeldOut, read_heldout
+from studio.engine.evaluate.heldout import HOLDS, HeldOut, read_heldout, reply_text
 from studio.engine.evaluate.metrics import percentile
 from studio.engine.evaluate.prompts import PromptStyle, system_prompt
 from studio.engine.evaluate.recommend import recommend
@@ -20,6 +20,14 @@ from studio.engine.evaluate.shots import Shot
 from studio.engine.events import EventWriter
 
 LOG_INTERVAL_S = 0.5
+# Kinds scored without examples in the prompt (only k = 0): raw text has no question to put them before, and a
+# preference pair's replies are given, not written, so shots cannot help to judge them.
+# kind -> (what the file holds, why it takes no shots)
+NO_SHOTS = {"perplexity": ("raw text is scored by perplexity",
+                           "Perplexity scores raw text, which has no question to put examples before"),
+            "preference": ("preference pairs are scored by preference accuracy",
+                           "Preference accuracy judges the replies a pair gives, which examples in the prompt do not "
+                           "help to judge")}
 
 
 class Progress:
@@ -142,6 +150,7 @@ def _load(cfg, cand: Candidate, current):
 def run_eval(cfg, run_dir: Path, events: EventWriter, stop) -> None:
     import torch
 
+    from studio.engine.evaluate.preference_scorer import prefer
     from studio.engine.evaluate.scorers import SCORERS, Job, head_classify
     from studio.engine.evaluate.scoring import Stopped
 
@@ -150,13 +159,21 @@ def run_eval(cfg, run_dir: Path, events: EventWriter, stop) -> None:
     heldout = read_heldout(cfg.dataset, cfg.format, cfg.column_mapping, cfg.kind).sample(cfg.max_examples, cfg.seed)
     candidates = resolve_candidates(cfg)
     warnings = list(heldout.warnings)
-    if heldout.kind == "perplexity" and any(c.shots for c in candidates):
-        warnings.append("Perplexity scores raw text, which has no question to put examples before: only the "
-                        "0-shot base model and the fine-tuned candidates are scored.")
+    if heldout.kind in NO_SHOTS and any(c.shots for c in candidates):
+        held, why = NO_SHOTS[heldout.kind]
+        warnings.append(f"{why}: only the 0-shot base model and the fine-tuned candidates are scored.")
         candidates = [c for c in candidates if not c.shots]
-    if not candidates:
-        raise BadConfig("Nothing to score: raw text is scored by perplexity, which takes the 0-shot base model or "
-                        "fine-tuned models, and none was given.", field="shots")
+        if not candidates:
+            raise BadConfig(f"Nothing to score: {held}, which takes the 0-shot base model or fine-tuned models, "
+                            f"and none was given.", field="shots")
+    classifiers = [c.label for c in candidates if c.classifier and heldout.kind != "classification"]
+    if classifiers:
+        raise BadConfig(f"{', '.join(classifiers)}: a classifier puts labels on texts, so it can only be evaluated "
+                        f"on labelled text, and this held-out file holds {HOLDS[heldout.kind]}.",
+                        "Choose a labelled held-out file (text + label), or leave the classifier out.", field="tuned")
+    if heldout.kind == "preference" and cfg.mode != "chat":
+        warnings.append("Preference pairs are scored through each model's chat template, as preference tuning "
+                        "renders them; the completion template is not used.")
     pool = read_pool(cfg.shot_pool, heldout.kind) if any(c.shots for c in candidates) else []
     if pool and max(c.shots or 0 for c in candidates) > len(pool):
         warnings.append(f"The shot pool has {len(pool)} examples; larger k use them all.")
@@ -169,6 +186,9 @@ def run_eval(cfg, run_dir: Path, events: EventWriter, stop) -> None:
                "mode": cfg.mode, "candidates": [], "recommendation": "", "warnings": warnings}
     rows = [{"index": i, "where": e.where, "input": e.input[:2000], "reference": e.reference[:2000], "answers": {}}
             for i, e in enumerate(heldout.examples)]
+    for row, e in zip(rows, heldout.examples):
+        if e.pair is not None:
+            row["rejected"] = reply_text(e.pair["rejected"])[:2000]
     progress = Progress(events, len(heldout.examples) * len(candidates))
     from studio.engine.models import choose_device
 
@@ -193,7 +213,7 @@ def run_eval(cfg, run_dir: Path, events: EventWriter, stop) -> None:
                 context = min(cfg.max_length or loaded.context_window, loaded.context_window)
                 job = Job(loaded, heldout, style, cand.shots or 0, pool, cfg.shot_selection, cfg.seed, context,
                           cfg.batch_size, cfg.max_new_tokens, cfg.generate, cfg.window, cfg.stride, progress, stop)
-                outcome = SCORERS[heldout.kind](job)
+                outcome = {**SCORERS, "preference": prefer}[heldout.kind](job)
             record = _candidate_record(cand, outcome, time.perf_counter() - started, device,
                                        _unseen_labels(cand, heldout, outcome.shots_seen))
             if record["unseen_labels"]:

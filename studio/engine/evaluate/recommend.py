@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-DEFAULT_PRIMARY = {"classification": "accuracy", "generation": "token_f1", "perplexity": "perplexity"}
+DEFAULT_PRIMARY = {"classification": "accuracy", "generation": "token_f1", "perplexity": "perplexity",
+                   "preference": "preference_accuracy"}
 # Fractions from 0 to 1 (compared in points) and perplexity (compared as a ratio); nothing else is a primary.
 METRIC_WORDS = {"accuracy": "accuracy", "macro_f1": "macro F1", "token_f1": "token F1",
-                "exact_match": "exact match", "perplexity": "perplexity"}
+                "exact_match": "exact match", "perplexity": "perplexity",
+                "preference_accuracy": "preference accuracy"}
 LOWER_IS_BETTER = {"perplexity"}
 # Two standard errors: a difference smaller than this is what resampling the examples could produce.
 NOISE_STANDARD_ERRORS = 2.0

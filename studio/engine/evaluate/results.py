@@ -1,15 +1,18 @@
 """The files an evaluation writes into its run folder, and reading them back. Light module (no torch).
 
 `results.json` (rewritten after each candidate, so a stop or a crash keeps what was measured):
-    {"version": 1, "complete": bool, "kind": "classification" | "generation" | "perplexity",
+    {"version": 1, "complete": bool, "kind": "classification" | "generation" | "perplexity" | "preference",
      "dataset": path, "examples": int (held-out examples scored), "labels": [...] (classification),
-     "primary": {"metric": "accuracy" | "token_f1" | "perplexity", "higher_is_better": bool},
+     "primary": {"metric": "accuracy" | "token_f1" | "perplexity" | "preference_accuracy",
+                 "higher_is_better": bool},
      "candidates": [{"id", "label", "kind": "prompt" | "tuned", "model", "adapter", "shots", "run",
                      "scored": int,
                      "metrics": {classification: accuracy, macro_f1, gen_accuracy, gen_macro_f1, unparseable;
                                  generation: exact_match, token_f1, chrf (0-100), reference_loss,
                                              reference_perplexity;
-                                 perplexity: perplexity, loss, tokens},
+                                 perplexity: perplexity, loss, tokens;
+                                 preference: preference_accuracy, logprob_margin (per token, chosen − rejected,
+                                             averaged over the pairs)},
                      "per_class": {label: {precision, recall, f1, support}},   (classification)
                      "confusion": {"labels": [...], "matrix": [[int]]},         (rows: true, columns: predicted)
                      "unseen_labels": [...],  (held-out labels absent from its shots / training data)
@@ -17,14 +20,17 @@
                               peak_memory_bytes, train_seconds, train_tokens},
                      "fit": {shots_dropped, skipped}}],   (examples whose prompt lost shots to fit; not scored)
      "recommendation": str, "warnings": [str]}
-Fractions (accuracy, F1, exact match, unparseable) are 0-1. Missing figures are null.
+Fractions (accuracy, F1, exact match, unparseable, preference accuracy) are 0-1. Missing figures are null.
 
 `examples.jsonl`, one line per held-out example:
-    {"index", "where", "input", "reference",
+    {"index", "where", "input", "reference", "rejected" (preference),
      "answers": {candidate id: {"answer": str, "correct": bool | null, "score": float | null,
-                                "generated": str (classification with generation on)}}}
+                                "generated": str (classification with generation on),
+                                "chosen_logprob", "rejected_logprob": float (preference)}}}
 For classification `answer` is the label with the highest likelihood; for generation the generated text
-(`score` its token F1); for perplexity `score` is the document's perplexity.
+(`score` its token F1); for perplexity `score` is the document's perplexity; for preference `reference` is the
+chosen reply, `answer` the reply the candidate preferred ("chosen", "rejected" or "tie"), `correct` whether that
+was the chosen one and `score` the margin (mean log-probability per token, chosen − rejected).
 """
 
 from __future__ import annotations
@@ -38,13 +44,16 @@ from studio.engine.errors import BadConfig
 RESULTS_FILE = "results.json"
 EXAMPLES_FILE = "examples.jsonl"
 RESULTS_VERSION = 1
-PRIMARY = {"classification": ("accuracy", True), "generation": ("token_f1", True), "perplexity": ("perplexity", False)}
+PRIMARY = {"classification": ("accuracy", True), "generation": ("token_f1", True), "perplexity": ("perplexity", False),
+           "preference": ("preference_accuracy", True)}
 METRIC_WORDS = {"accuracy": "accuracy", "macro_f1": "macro-F1", "gen_accuracy": "accuracy (generated)",
                 "gen_macro_f1": "macro-F1 (generated)", "unparseable": "no label in the answer",
                 "exact_match": "exact match", "token_f1": "token F1", "chrf": "chrF",
                 "reference_loss": "loss of the reference", "reference_perplexity": "perplexity of the reference",
-                "perplexity": "perplexity", "loss": "loss per token", "tokens": "tokens scored"}
-FRACTION_METRICS = ("accuracy", "macro_f1", "gen_accuracy", "gen_macro_f1", "unparseable", "exact_match", "token_f1")
+                "perplexity": "perplexity", "loss": "loss per token", "tokens": "tokens scored",
+                "preference_accuracy": "preference accuracy", "logprob_margin": "margin per token"}
+FRACTION_METRICS = ("accuracy", "macro_f1", "gen_accuracy", "gen_macro_f1", "unparseable", "exact_match", "token_f1",
+                    "preference_accuracy")
 
 
 def _write_atomic(path: Path, text: str) -> None:

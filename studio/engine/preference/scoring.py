@@ -71,12 +71,14 @@ def reply_scores(model, tokenizer, rows: list[tuple[list[dict], list[dict]]], *,
                 attention[row, :len(ids)] = 1
                 reply_mask[row, start:len(ids)] = True
             with torch.no_grad():
-                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
-            logps = torch.log_softmax(logits[:, :-1], dim=-1)
-            target = input_ids[:, 1:].to(device)
-            token_logps = logps.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-            mask = reply_mask[:, 1:].to(device)
-            sums = (token_logps * mask).sum(dim=1)
+                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
+                # Only the reply positions, in float32: (reply tokens x vocabulary), not the whole batch's.
+                mask = reply_mask[:, 1:].to(device)
+                picked = logits[:, :-1][mask].float()
+                target = input_ids[:, 1:].to(device)[mask]
+                token_logps = picked.gather(-1, target.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(picked, dim=-1)
+            row_of = torch.arange(len(chunk), device=device).unsqueeze(1).expand_as(mask)[mask]
+            sums = torch.zeros(len(chunk), device=device).index_add_(0, row_of, token_logps)
             counts = mask.sum(dim=1)
             scores += [ReplyScore(float(s), int(c)) for s, c in zip(sums, counts)]
     finally:
@@ -84,10 +86,11 @@ def reply_scores(model, tokenizer, rows: list[tuple[list[dict], list[dict]]], *,
     return scores
 
 
-def pair_scores(model, tokenizer, pairs: list[dict], *, max_length: int = 1024) -> list[tuple[ReplyScore, ReplyScore]]:
+def pair_scores(model, tokenizer, pairs: list[dict], *, max_length: int = 1024,
+                batch_size: int = SCORE_BATCH) -> list[tuple[ReplyScore, ReplyScore]]:
     """(chosen, rejected) scores of each pair ({"prompt", "chosen", "rejected"} messages)."""
     rows = [(p["prompt"], p[key]) for p in pairs for key in ("chosen", "rejected")]
-    flat = reply_scores(model, tokenizer, rows, max_length=max_length)
+    flat = reply_scores(model, tokenizer, rows, max_length=max_length, batch_size=batch_size)
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 

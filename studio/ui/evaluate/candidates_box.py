@@ -18,7 +18,8 @@ POOL_FILTER = ("Training file or playground preset (*.json *.jsonl *.ndjson *.cs
 ERROR_STYLE = "background: #fdecea; border: 1px solid #d9534f;"
 PATH_ROLE = Qt.ItemDataRole.UserRole
 MODEL_ROLE = Qt.ItemDataRole.UserRole + 1
-TASK_WORDS = {"sft": "fine-tune", "classify": "classification", "pretrain": "pre-train"}
+TASK_WORDS = {"sft": "fine-tune", "preference": "preference tuning", "classify": "classification",
+              "pretrain": "pre-train"}
 EMPTY = ("No finished fine-tune or pre-train runs in the workspace yet. Train one, or add an adapter or model "
          "folder.")
 

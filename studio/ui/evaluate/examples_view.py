@@ -34,6 +34,13 @@ class ExampleRow:
     reference: str
     answers: dict  # candidate id -> {"answer", "correct", "score", "generated"}
     agreement: int  # 0 disagree, 1 all wrong, 2 all right, 3 nothing to compare
+    rejected: str | None = None  # preference pairs: the rejected reply (the reference is the chosen one)
+
+    @property
+    def reference_details(self) -> str:
+        if self.rejected is None:
+            return self.reference
+        return f"Chosen: {self.reference}\n\nRejected: {self.rejected}"
 
     @property
     def disagree(self) -> bool:
@@ -67,8 +74,9 @@ class ExamplesModel(QAbstractTableModel):
         for n, row in enumerate(rows):
             answers = row.get("answers") if isinstance(row.get("answers"), dict) else {}
             index = row.get("index") if isinstance(row.get("index"), int) else n
+            rejected = str(row["rejected"]) if row.get("rejected") is not None else None
             self.rows.append(ExampleRow(index, str(row.get("where") or ""), str(row.get("input") or ""),
-                                        str(row.get("reference") or ""), answers, agreement(answers, ids)))
+                                        str(row.get("reference") or ""), answers, agreement(answers, ids), rejected))
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
@@ -105,7 +113,7 @@ class ExamplesModel(QAbstractTableModel):
             return [str(row.index + 1), AGREEMENT_WORDS[row.agreement], _one_line(row.input),
                     _one_line(row.reference)][column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return [row.where, None, row.input, row.reference][column]
+            return [row.where, None, row.input, row.reference_details][column]
         if role == SORT_ROLE:
             return [float(row.index), float(row.agreement * 1e9 + row.index), row.input.casefold(),
                     row.reference.casefold()][column]
@@ -130,7 +138,11 @@ class ExamplesModel(QAbstractTableModel):
             lines = [text] if text else []
             if answer.get("generated") not in (None, "", text):
                 lines.append(f"Generated: {answer['generated']}")
-            if isinstance(score, (int, float)):
+            if isinstance(answer.get("chosen_logprob"), (int, float)) and \
+                    isinstance(answer.get("rejected_logprob"), (int, float)):
+                lines.append(f"Log-probability per token: chosen {answer['chosen_logprob']:.3f}, rejected "
+                             f"{answer['rejected_logprob']:.3f}")
+            elif isinstance(score, (int, float)):
                 lines.append(f"Score: {score:.4g}")
             if correct is not None:
                 lines.append("Right" if correct else "Wrong")

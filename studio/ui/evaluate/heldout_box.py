@@ -18,7 +18,10 @@ from studio.ui.widgets.error_panel import ErrorPanel
 FILE_FILTER = ("Held-out data (*.json *.jsonl *.ndjson *.csv *.tsv *.parquet *.txt *.md);;All files (*)")
 PREVIEW_ROWS = 50
 NO_FILE = "Open a held-out file first (Ctrl+O)."
-KIND_WORDS = {"classification": "classification", "generation": "answers", "perplexity": "perplexity"}
+KIND_WORDS = {"classification": "classification", "generation": "answers", "perplexity": "perplexity",
+              "preference": "preference accuracy"}
+REFERENCE_HEADERS = {"preference": "Chosen and rejected replies"}
+REFERENCE_HEADER = "Reference (the expected answer)"
 
 
 class HeldOutReader(QThread):
@@ -51,7 +54,7 @@ class HeldOutPreview(QWidget):
         self.details.setTextFormat(Qt.TextFormat.PlainText)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Row", "Input", "Reference (the expected answer)"])
+        self.table.setHorizontalHeaderLabels(["Row", "Input", REFERENCE_HEADER])
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -70,6 +73,7 @@ class HeldOutPreview(QWidget):
 
     def show_heldout(self, heldout: HeldOut) -> None:
         from studio.engine.data.formats import describe_drops
+        from studio.engine.evaluate.heldout import reply_text
 
         lines = [heldout.describe()]
         if heldout.kind == "classification" and heldout.columns:
@@ -82,9 +86,12 @@ class HeldOutPreview(QWidget):
             lines.append(f"The first {PREVIEW_ROWS} examples:")
         self.details.setText("\n".join(lines))
         shown = heldout.examples[:PREVIEW_ROWS]
+        self.table.setHorizontalHeaderLabels(["Row", "Input", REFERENCE_HEADERS.get(heldout.kind, REFERENCE_HEADER)])
         self.table.setRowCount(len(shown))
         for r, example in enumerate(shown):
             reference = example.reference if heldout.kind != "perplexity" else "(the text itself: perplexity)"
+            if example.pair is not None:
+                reference = f"Chosen: {example.reference}\nRejected: {reply_text(example.pair['rejected'])}"
             for c, text in enumerate((example.where, example.input, reference)):
                 item = QTableWidgetItem(text if len(text) <= 600 else text[:600] + "…")
                 item.setToolTip(text[:4000])

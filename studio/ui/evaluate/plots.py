@@ -232,10 +232,10 @@ class ConfusionView(QWidget):
         self.combo.blockSignals(False)
         self.combo.setEnabled(self.combo.count() > 1)
         if not self.matrices:
-            kind = results.get("kind")
+            scores = {"generation": "answers", "perplexity": "perplexity",
+                      "preference": "preference pairs"}.get(results.get("kind"))
             self.show_note("The confusion matrix is for classification (labelled text); this evaluation scores "
-                           f"{'answers' if kind == 'generation' else 'perplexity'}." if kind in
-                           ("generation", "perplexity") else "No confusion matrix yet.")
+                           f"{scores}." if scores else "No confusion matrix yet.")
             return
         self._draw()
 

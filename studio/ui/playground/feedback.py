@@ -187,7 +187,7 @@ class PlaygroundFeedback:
         return True
 
     def mark_good(self) -> bool:
-        """👍: the last reply, marked good in the feedback file, and kept (with the turns before it) for the
+        """Good: the last reply, marked good in the feedback file, and kept (with the turns before it) for the
         dataset the examples are saved as."""
         return self._mark(True)
 

@@ -29,9 +29,9 @@ def _button(text: str, shortcut: str, tip: str) -> QPushButton:
 
 
 def thumb_buttons() -> tuple[QPushButton, QPushButton]:
-    good = _button("👍 Good", "Ctrl+Shift+G", "Mark the last reply good: saved in the feedback file, and kept for "
+    good = _button("✓ Good", "Ctrl+Shift+G", "Mark the last reply good: saved in the feedback file, and kept for "
                                               "the dataset the examples are saved as")
-    bad = _button("👎 Bad", "Ctrl+Shift+B", "Mark the last reply bad: saved in the feedback file")
+    bad = _button("✗ Bad", "Ctrl+Shift+B", "Mark the last reply bad: saved in the feedback file")
     return good, bad
 
 
