@@ -40,7 +40,8 @@ class PreferenceConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
                           choice_labels=OBJECTIVE_LABELS, group="Method")
     adapter: str = knob("", "Optional: a LoRA adapter of an earlier run (its adapter/ folder) to start from, e.g. the "
                             "supervised fine-tuning run whose replies were judged. It is trained further and, as it "
-                            "was at the start, is the reference; empty = start from the model itself.", group="Model")
+                            "was at the start, is the reference; empty = start from the model itself.", group="Method",
+                        label="Start from adapter")
     beta: float = knob(0.1, "How far the model may move: DPO and KTO's beta (larger keeps it closer to the starting "
                             "model); ORPO's weight of the preference term against learning the chosen reply.",
                        min=0.001, max=10.0, group="Method")

@@ -294,7 +294,8 @@ class FineTuneTab(RunTab, QWidget):
         # shows a file it cannot read; the check's other data findings (truncated texts, validation labels) it
         # does not, so they stay under Start.
         if self.task() in ("classify", "preference"):
-            return ("data",) if self.data_boxes[self.task()].last_error is not None else ()
+            box = self.data_boxes[self.task()]
+            return ("data",) if box.last_error is not None or not box.path() else ()
         return ("data", "context")
 
     # -- run ---------------------------------------------------------------------------------
