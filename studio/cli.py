@@ -1,4 +1,4 @@
-"""The command line: the sub-commands of `studio` (train, eval, generate, check, runs, doctor), the same jobs as
+"""The command line: the sub-commands of `studio` (train, eval, export, generate, check, runs, doctor), the same jobs as
 the app without a window. It never imports Qt: `studio` with no arguments opens the window through
 studio.launcher, which calls this module for everything else."""
 
@@ -151,6 +151,34 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Export a run (or an adapter or model folder): merged model, GGUF files, Ollama Modelfile."""
+    import json
+
+    from studio.engine.config import from_dict
+    from studio.engine.runs import read_run_config
+
+    source = Path(args.source).expanduser()
+    source = source.resolve() if source.exists() else source  # the saved config must not depend on the cwd
+    name = args.name or read_run_config(source).get("name") or read_run_config(source.parent).get("name") or \
+        source.name
+    cfg = from_dict({"task": "export", "source": str(source), "formats": args.format, "name": str(name),
+                     "system_prompt": args.system or "", "preset": args.preset or "",
+                     "trust_remote_code": args.trust_remote_code, "allow_pickle": args.allow_pickle},
+                    source="the command line")
+    code, run_dir = _supervise(cfg, args)
+    if code != 0:
+        return code
+    record = json.loads((run_dir / "export.json").read_text(encoding="utf-8"))
+    for item in record["files"]:
+        print(f"{item['format']:10} {item['bytes'] / 1e6:10.1f} MB  {item['path']}")
+    for fmt, message in record["failed"].items():
+        print(f"failed: {fmt}: {message}", file=sys.stderr)
+    if record.get("ollama_command"):
+        print(f"\nto run it in Ollama: {record['ollama_command']}")
+    return 1 if record["failed"] else 0
+
+
 def cmd_generate(args) -> int:
     from studio.engine.generation import generate_text, load_for_generation
 
@@ -286,6 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a config field")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)
+    x = sub.add_parser("export", help="export a run: merged model, GGUF files and an Ollama Modelfile")
+    x.add_argument("source", help="a run folder, or an adapter/ or model/ folder")
+    x.add_argument("--format", default="merged,gguf-q8_0,ollama",
+                   help="comma-separated: merged, gguf-f16, gguf-bf16, gguf-q8_0, ollama (default: %(default)s)")
+    x.add_argument("--name", help="the exported model's name (default: the run's name)")
+    x.add_argument("--system", help="a system prompt for the Ollama Modelfile")
+    x.add_argument("--preset", help="a playground preset whose sampling settings go into the Modelfile")
+    x.add_argument("--trust-remote-code", action="store_true")
+    x.add_argument("--allow-pickle", action="store_true")
+    x.add_argument("--workspace")
+    x.add_argument("--quiet", action="store_true", help="no progress bar")
+    x.set_defaults(func=cmd_export)
     g = sub.add_parser("generate", help="generate text from a model, optionally with an adapter")
     g.add_argument("--model", required=True)
     g.add_argument("--adapter")

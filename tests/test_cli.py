@@ -153,3 +153,18 @@ def test_studio_runs_lists_every_run_with_its_status(config_file, tmp_path, caps
     assert set(rows) == {good.name, crashed.name}
     assert rows[good.name][1:6] == ["sft", "lora", "completed", "step", "4"]
     assert rows[crashed.name][1:6] == ["sft", "lora", "failed", "step", "1"]
+
+
+def test_export_writes_the_merged_model_a_gguf_file_and_a_modelfile(memorised_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("studio.engine.supervisor.WORKER_ARGS", ["-m", "studio.engine.worker"])  # the real one
+    workspace = tmp_path / "ws"
+    assert main(["export", str(memorised_run[0]), "--format", "merged,gguf-q8_0,ollama", "--name", "QA Bot",
+                 "--system", "Answer briefly.", "--workspace", str(workspace), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    (run_dir,) = (workspace / "runs").iterdir()
+    modelfile = (run_dir / "Modelfile").read_text()
+    assert modelfile.startswith("FROM ./QA-Bot-q8_0.gguf\n") and 'SYSTEM """Answer briefly."""' in modelfile
+    assert (run_dir / "QA-Bot-q8_0.gguf").stat().st_size > 0 and (run_dir / "merged" / "config.json").is_file()
+    assert f"ollama create qa-bot -f {run_dir / 'Modelfile'}" in out
+    finished = read_events(run_dir / "events.jsonl")[-1]
+    assert finished["type"] == "finished" and finished["ollama_command"].startswith("ollama create qa-bot")

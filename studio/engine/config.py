@@ -160,7 +160,8 @@ class FineTuneConfig(TrainingKnobs, ModelKnobs, LoraKnobs):
 TASKS: dict[str, type] = {"sft": FineTuneConfig}
 # Recipes whose config lives in its own module register themselves when that module is imported.
 TASK_MODULES = {"pretrain": "studio.engine.pretrain_config", "eval": "studio.engine.evaluate.config",
-                "classify": "studio.engine.classify.config", "preference": "studio.engine.preference.config"}
+                "classify": "studio.engine.classify.config", "preference": "studio.engine.preference.config",
+                "export": "studio.engine.export.config"}
 
 
 def register_task(name: str, cls: type) -> None:

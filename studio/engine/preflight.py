@@ -119,6 +119,11 @@ def preflight(cfg, workspace: Path | None = None) -> Preflight:
 
         check_preference(cfg, report, Path(workspace) if workspace is not None else None)
         return report.result
+    if task == "export":
+        from studio.engine.export.checks import check_export
+
+        check_export(cfg, report, Path(workspace) if workspace is not None else None)
+        return report.result
     tokenizer = _check_model(cfg, task, report)
     _check_data(cfg, task, tokenizer, report)
     _check_resume(cfg, report)

@@ -27,6 +27,8 @@ PHASE_WORDS = {
     "training": "Training",
     "scoring": "Evaluating",
     "saving": "Saving",
+    "exporting": "Exporting",
+    "merging": "Merging the adapter into the model",
 }
 TERMINAL = ("completed", "stopped", "failed")
 
@@ -129,7 +131,8 @@ class RunState:
         self.samples = [s for s in self.samples if (s.get("step") or 0) <= step]
 
     def _work_phase(self, ev: dict) -> str:
-        return "scoring" if (ev.get("task") or self.started.get("task")) == "eval" else "training"
+        task = ev.get("task") or self.started.get("task")
+        return {"eval": "scoring", "export": "exporting"}.get(task, "training")
 
     def _on_log(self, ev: dict, now) -> None:
         if self.status == "starting":

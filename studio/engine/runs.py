@@ -229,7 +229,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
     elif status == "starting":
         status = "running"
     task = cfg.get("task", "?")
-    method = cfg.get("method", {"pretrain": "full", "eval": "-"}.get(task, "?"))
+    method = cfg.get("method", {"pretrain": "full", "eval": "-", "export": "-"}.get(task, "?"))
     dataset = cfg.get("dataset") or cfg.get("corpus") or ""
     model = cfg.get("model", "") or (f"new {cfg.get('architecture')}" if cfg.get("mode") == "scratch" else "")
     return RunSummary(path=run_dir, name=str(cfg.get("name", run_dir.name)), task=task,

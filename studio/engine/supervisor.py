@@ -41,7 +41,7 @@ def _make_paths_absolute(cfg) -> None:
         path = Path(value).expanduser()
         return str(path.resolve()) if value and not path.is_absolute() and path.exists() else value
 
-    for name in ("model", "dataset", "validation_file", "shot_pool"):
+    for name in ("model", "dataset", "validation_file", "shot_pool", "source", "adapter"):
         if isinstance(getattr(cfg, name, None), str):
             setattr(cfg, name, absolute(getattr(cfg, name)))
     if hasattr(cfg, "corpus_paths"):

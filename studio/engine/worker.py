@@ -24,7 +24,8 @@ from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, PID_FILE, STO
 
 RECIPES = {"sft": "studio.engine.sft:run_sft", "pretrain": "studio.engine.pretrain.recipe:run_pretrain",
            "eval": "studio.engine.evaluate.recipe:run_eval", "classify": "studio.engine.classify.recipe:run_classify",
-           "preference": "studio.engine.preference.recipe:run_preference"}
+           "preference": "studio.engine.preference.recipe:run_preference",
+           "export": "studio.engine.export.recipe:run_export"}
 
 
 def _split_streams(run_dir: Path):

@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         for tab in self.training_tabs:
             tab.open_in_playground.connect(self.open_in_playground)
             tab.panel.result_panel.add_button("Evaluate", lambda _=False, t=tab: self.evaluate_result_of(t))
+            tab.panel.result_panel.add_button("Export…", lambda _=False, t=tab: self.open_export(t.run_dir))
             tab.run_ended.connect(lambda *_: self.evaluate_tab.candidates.refresh_if_changed())
         for tab in self.run_tabs:
             tab.run_started.connect(lambda *_: self.runs_view.refresh())
@@ -108,6 +109,8 @@ class MainWindow(QMainWindow):
         self.runs_view.load_config_requested.connect(self.load_run_config)
         self.runs_view.evaluate_requested.connect(self.evaluate_output)
         self.runs_view.show_results_requested.connect(self.show_evaluation)
+        self.runs_view.export_requested.connect(self.open_export)
+        self.export_dialogs: dict = {}  # run folder -> its export dialog (kept while an export runs in it)
 
         self._build_menu()
         self.device_label = QLabel("Checking the device…")
@@ -247,6 +250,18 @@ class MainWindow(QMainWindow):
         if tab.panel.output:
             model = str(read_run_config(tab.run_dir).get("model") or "") if tab.run_dir else ""
             self.evaluate_output(tab.panel.output, model)
+
+    def open_export(self, run_dir) -> None:
+        """The export dialog of a run (the one already open for it, if an export is still going there)."""
+        from studio.ui.export_dialog import ExportDialog
+
+        if run_dir is None:
+            return
+        dialog = self.export_dialogs.get(str(run_dir))
+        if dialog is None:
+            dialog = self.export_dialogs[str(run_dir)] = ExportDialog(run_dir, self)
+        dialog.show()
+        dialog.raise_()
 
     def evaluate_from_playground(self, fields: dict) -> None:
         self.evaluate_tab.apply(**fields)

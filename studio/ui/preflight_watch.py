@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
 from studio.engine.preflight import Finding, Preflight, preflight
 
@@ -77,7 +77,16 @@ class PreflightWatch(QObject):
             self._launch()
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
+        """Stop checking; a check still running after `timeout_ms` (a slow disk or a busy machine) is handed to the
+        application, which waits for it before it quits, instead of being destroyed with this object."""
         self._timer.stop()
         self._wanted = None
-        if self._thread is not None:
-            self._thread.wait(timeout_ms)
+        thread = self._thread
+        if thread is not None and not thread.wait(timeout_ms):
+            from studio.ui.runs.background import keep_until_done
+
+            self._thread = None
+            thread.finished.disconnect(self._done)
+            thread.setParent(QCoreApplication.instance())
+            thread.finished.connect(thread.deleteLater)
+            keep_until_done(thread)

@@ -344,8 +344,8 @@ def test_right_click_selects_the_run_under_the_pointer_and_offers_its_actions(vi
     view.table.customContextMenuRequested.emit(pos)
     assert len(popped) == 1 and view.selected_run().path == older
     offered = {a.text(): a.isEnabled() for a in view.menu.actions()}
-    assert offered == {"Open in playground": True, "Evaluate": True, "Resume": False, "Load config": True,
-                       "Rename…": True, "Delete…": True, "Show folder": True}
+    assert offered == {"Open in playground": True, "Evaluate": True, "Export…": True, "Resume": False,
+                       "Load config": True, "Rename…": True, "Delete…": True, "Show folder": True}
 
 
 def test_built_with_only_a_parent_it_waits_for_a_workspace(qtbot):

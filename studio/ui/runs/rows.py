@@ -15,7 +15,8 @@ from pathlib import Path
 from studio.engine.runs import (CONFIG_FILE, EVENTS_FILE, PID_FILE, RunSummary, complete_checkpoints, read_run_config,
                                 summarize_run)
 
-KIND_NAMES = {"sft": "Fine-tune", "classify": "Classification", "pretrain": "Pre-train", "eval": "Evaluation"}
+KIND_NAMES = {"sft": "Fine-tune", "classify": "Classification", "pretrain": "Pre-train", "eval": "Evaluation",
+              "preference": "Preference", "export": "Export"}
 # Statuses that can change while no file of the run changes (the worker dies): such runs are always read again.
 VOLATILE_STATUSES = ("running", "unknown")
 
@@ -137,3 +138,19 @@ def date_text(summary: RunSummary) -> str:
     if summary.started is None:
         return "—"
     return _dt.datetime.fromtimestamp(summary.started).strftime("%Y-%m-%d %H:%M")
+
+
+def cells(entry: RunEntry) -> dict[str, tuple[str, str]]:
+    """Column title -> (text, tooltip)."""
+    s = entry.summary
+    return {
+        "Name": (s.name, str(s.path)),
+        "Kind": (kind_text(s), ""),
+        "Model": (model_text(s), s.model),
+        "Dataset": (dataset_text(entry), "\n".join(dataset_paths(entry))),
+        "Method": ("—" if s.task == "eval" else s.method, ""),
+        "Status": (s.status, (s.error or "") if s.status in ("failed", "unknown") else ""),
+        "Steps": (steps_text(s), ""),
+        "Best eval loss": (loss_text(s.best_eval_loss), ""),
+        "Date": (date_text(s), ""),
+    }

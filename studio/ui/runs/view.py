@@ -21,25 +21,11 @@ from studio.ui.widgets.loss_plot import LossPlot
 EVALUATE_TIP = ("Compare this run's adapter or model with prompting the base model, on a held-out file, in the "
                 "Evaluate tab")
 RESULTS_TIP = "Show this evaluation's results in the Evaluate tab"
+EXPORTABLE = ("sft", "preference", "pretrain")  # runs whose output generates text
+EXPORT_TIP = "Merge the adapter, write GGUF files and an Ollama Modelfile, to run the model elsewhere"
 COLUMNS = ["Name", "Kind", "Model", "Dataset", "Method", "Status", "Steps", "Best eval loss", "Date"]
 STATUS_COLORS = {"failed": QColor(190, 40, 40), "completed": QColor(30, 120, 50), "stopped": QColor(160, 110, 0),
                  "running": QColor(30, 90, 200), "unknown": QColor(110, 110, 110)}
-
-
-def _cells(entry: rows.RunEntry) -> dict[str, tuple[str, str]]:
-    """Column title -> (text, tooltip)."""
-    s = entry.summary
-    return {
-        "Name": (s.name, str(s.path)),
-        "Kind": (rows.kind_text(s), ""),
-        "Model": (rows.model_text(s), s.model),
-        "Dataset": (rows.dataset_text(entry), "\n".join(rows.dataset_paths(entry))),
-        "Method": ("—" if s.task == "eval" else s.method, ""),
-        "Status": (s.status, (s.error or "") if s.status in ("failed", "unknown") else ""),
-        "Steps": (rows.steps_text(s), ""),
-        "Best eval loss": (rows.loss_text(s.best_eval_loss), ""),
-        "Date": (rows.date_text(s), ""),
-    }
 
 
 class RunsView(QWidget):
@@ -51,6 +37,7 @@ class RunsView(QWidget):
     resume_requested = Signal(object)  # Path of a stopped or failed run folder with a complete checkpoint
     evaluate_requested = Signal(str, str)  # (a finished run's adapter or model folder, the model it was trained from)
     show_results_requested = Signal(object)  # Path of an evaluation's run folder, to show in the Evaluate tab
+    export_requested = Signal(object)  # Path of a run folder whose adapter or model to export
     refreshed = Signal()  # the table now shows the workspace as it was read
 
     def __init__(self, workspace: Path | None = None, parent=None, *, tasks: set[str] | None = None):
@@ -91,6 +78,7 @@ class RunsView(QWidget):
         self.open_action = self._action("Open in playground", "Try the run's adapter or model in the playground",
                                         self.open_selected_in_playground)
         self.evaluate_action = self._action("Evaluate", EVALUATE_TIP, self.evaluate_selected)
+        self.export_action = self._action("Export…", EXPORT_TIP, lambda: self._emit_selected(self.export_requested))
         self.resume_action = self._action("Resume", "Continue this run from its last complete checkpoint",
                                           self.resume_selected)
         self.load_action = self._action("Load config", "Put this run's settings in the form, to run it again or "
@@ -103,16 +91,18 @@ class RunsView(QWidget):
                                           self.show_selected_folder)
         self.menu = QMenu(self)
         buttons = QHBoxLayout()
-        for action in (self.refresh_action, self.open_action, self.evaluate_action, self.resume_action,
-                       self.load_action, self.rename_action, self.delete_action, self.folder_action):
+        for action in (self.refresh_action, self.open_action, self.evaluate_action, self.export_action,
+                       self.resume_action, self.load_action, self.rename_action, self.delete_action,
+                       self.folder_action):
             button = QToolButton()
             button.setDefaultAction(action)
             buttons.addWidget(button)
             if action is not self.refresh_action:
                 self.menu.addAction(action)
         buttons.addStretch(1)
-        (self.refresh_button, self.playground_button, self.evaluate_button, self.resume_button, self.load_button,
-         self.rename_button, self.delete_button, self.folder_button) = [buttons.itemAt(i).widget() for i in range(8)]
+        (self.refresh_button, self.playground_button, self.evaluate_button, self.export_button, self.resume_button,
+         self.load_button, self.rename_button, self.delete_button, self.folder_button) = \
+            [buttons.itemAt(i).widget() for i in range(9)]
 
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -183,7 +173,7 @@ class RunsView(QWidget):
         self.table.clearSelection()
         self.table.setRowCount(len(entries))
         for r, entry in enumerate(entries):
-            for title, (text, tip) in _cells(entry).items():
+            for title, (text, tip) in rows.cells(entry).items():
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, str(entry.path))
                 if tip:
@@ -293,6 +283,8 @@ class RunsView(QWidget):
         self.evaluate_action.setToolTip(RESULTS_TIP if results else EVALUATE_TIP)
         self.evaluate_action.setEnabled(one is not None and (run_files.has_results(one) if results
                                                              else run_files.evaluation_target(one) is not None))
+        self.export_action.setEnabled(one is not None and one.summary.task in EXPORTABLE
+                                      and (run_files.playground_target(one) is not None or one.summary.resumable))
         self.resume_action.setEnabled(one is not None and one.summary.status in ("stopped", "failed")
                                       and one.summary.resumable)
         self.load_action.setEnabled(one is not None and (one.path / CONFIG_FILE).is_file())
@@ -307,6 +299,11 @@ class RunsView(QWidget):
         self.menu.popup(self.table.viewport().mapToGlobal(pos))
 
     # -- actions ------------------------------------------------------------------------------------
+    def _emit_selected(self, signal) -> None:
+        one = self._selected_entry()
+        if one is not None:
+            signal.emit(one.path)
+
     def open_selected_in_playground(self) -> None:
         entry = self._selected_entry()
         target = run_files.playground_target(entry) if entry else None
