@@ -244,6 +244,9 @@ def fold(events) -> RunState:
 def describe_event(ev: dict) -> str | None:
     """The log line for an event a person wants to read, or None for routine ones (each training step)."""
     t = ev.get("type")
+    if t == "started" and ev.get("task") == "export":
+        warning = f"\nWARNING: {ev['warning']}" if ev.get("warning") else ""
+        return f"exporting {ev.get('source')} as {', '.join(ev.get('formats') or [])}" + warning
     if t == "started":
         params = ev.get("trainable_parameters")
         total = ev.get("total_steps")

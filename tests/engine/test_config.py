@@ -11,7 +11,7 @@ from studio.engine.errors import BadConfig
 for _module in TASK_MODULES.values():  # every task registers its config class when its module is imported
     importlib.import_module(_module)
 # What a task needs beyond its defaults to be a run at all (its cross-field check asks for it).
-REQUIRED = {"pretrain": {"corpus": "book.txt"}}
+REQUIRED = {"pretrain": {"corpus": "book.txt"}, "export": {"source": "runs/one"}}
 # `task` chooses the config class itself: its bad values are tested with the other refusals above.
 FIELDS = [(task, f) for task, cls in sorted(TASKS.items()) for f in dataclasses.fields(cls) if f.name != "task"]
 
