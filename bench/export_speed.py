@@ -2,8 +2,8 @@
 
     python -m bench.export_speed [--types f16,bf16,q8_0]
 
-Models: the starter model (resources/starter-model, about 1M parameters) and a ~95M-parameter Llama (hidden 768,
-10 layers, 12 heads, the starter model's 1k vocabulary) built from a config with fresh weights, saved once under
+Models: the starter model (resources/starter-model, about 1M parameters) and a ~114M-parameter Llama (hidden 768,
+12 layers, 12 heads, the starter model's 1k vocabulary) built from a config with fresh weights, saved once under
 bench/.cache. The time covers the whole `write_gguf` call (reading safetensors, q/k permutation, conversion or
 quantisation, writing the file); the file goes to a temporary folder on the same disk.
 """
@@ -25,11 +25,11 @@ def llama_100m_folder() -> Path:
 
     from studio.engine.scratch import build_model, count_parameters, llama_config
 
-    folder = CACHE / "export-llama-h768-l10"
+    folder = CACHE / "export-llama-h768-l12"
     if (folder / "config.json").is_file():
         return folder
     tokenizer = AutoTokenizer.from_pretrained(STARTER)
-    config = llama_config(len(tokenizer), hidden=768, layers=10, heads=12, context=2048, tokenizer=tokenizer)
+    config = llama_config(len(tokenizer), hidden=768, layers=12, heads=12, context=2048, tokenizer=tokenizer)
     model = build_model(config, seed=0)
     print(f"built a Llama of {count_parameters(model) / 1e6:.1f}M parameters in {folder}")
     folder.mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     types = [t.strip() for t in args.types.split(",") if t.strip()]
 
-    models = (("starter", STARTER), ("llama-95M", llama_100m_folder()))
+    models = (("starter", STARTER), ("llama-114M", llama_100m_folder()))
     print(f"Machine: {machine()}\n")
     print("| model | parameters | type | size (MB) | estimate (MB) | seconds |")
     print("|---|---|---|---|---|---|")

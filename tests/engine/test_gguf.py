@@ -256,18 +256,56 @@ def test_llama_cpp_generates_the_same_tokens_as_transformers_from_the_f16_file(t
         assert cpp == hf
 
 
-@pytest.mark.skip(reason="llama-cpp-python 0.3.36 built on the machine that wrote this test (a 2-core Xeon with AMX) "
-                  "crashes (segfault) evaluating any Q8_0 file of the starter model, also one made by llama.cpp's "
-                  "own quantizer (llama_model_quantize) from our F16 file, while F16 and BF16 files run: a fault of "
-                  "that build, not of the file. Run it where llama.cpp's Q8_0 works.")
+LLAMA_CPP_GREEDY = """
+import json, sys
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_ctx=128, verbose=False)
+out = []
+for text in json.loads(sys.argv[2]):
+    ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    got = []
+    for token in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
+        got.append(token)
+        if token == llm.token_eos() or len(got) == 32:
+            break
+    out.append(got)
+print(json.dumps(out))
+"""
+
+
 def test_llama_cpp_q8_0_output_mostly_matches_transformers(tmp_path):
+    """Q8_0 against the fp32 model: the share of equal greedy tokens. Run in a child process: some llama.cpp builds
+    (seen with the native build on a Xeon with AMX) crash on every Q8_0 file, llama.cpp's own included; that is the
+    build's fault and is reported as a skip with the reason. On a build that runs Q8_0 (the generic one, on that same
+    machine) every greedy token of the starter model's three replies was equal (31 of 31: the replies end at the
+    end-of-text token)."""
+    import json
+    import subprocess
+    import sys
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     _llama_cpp()
     write_gguf(STARTER, tmp_path / "starter-q8_0.gguf", "q8_0")
-    pairs = _greedy_pairs(STARTER, tmp_path / "starter-q8_0.gguf", False)
-    equal = sum(a == b for _, _, cpp, hf in pairs for a, b in zip(cpp, hf))
-    total = sum(max(len(cpp), len(hf)) for _, _, cpp, hf in pairs)
+    tokenizer = AutoTokenizer.from_pretrained(STARTER)
+    texts = [_rendered(tokenizer, prompt) for prompt in PROMPTS]
+    child = subprocess.run([sys.executable, "-c", LLAMA_CPP_GREEDY, str(tmp_path / "starter-q8_0.gguf"),
+                            json.dumps(texts)], capture_output=True, text=True, timeout=300)
+    if child.returncode < 0:
+        pytest.skip(f"this llama.cpp build crashes on Q8_0 files (signal {-child.returncode}); see the docstring")
+    assert child.returncode == 0, child.stderr[-2000:]
+    cpp_all = json.loads(child.stdout.strip().splitlines()[-1])
+    model = AutoModelForCausalLM.from_pretrained(STARTER, dtype=torch.float32).eval()
+    equal = total = 0
+    for text, cpp in zip(texts, cpp_all):
+        ids = tokenizer(text, add_special_tokens=False).input_ids
+        hf = model.generate(torch.tensor([ids]), max_new_tokens=32, do_sample=False,
+                            pad_token_id=tokenizer.pad_token_id)[0, len(ids):].tolist()
+        equal += sum(a == b for a, b in zip(cpp, hf))
+        total += max(len(cpp), len(hf))
     print(f"Q8_0: {equal}/{total} greedy tokens equal")
-    assert equal / total >= 0.5
+    assert equal / total >= 0.9, f"Q8_0: {equal}/{total} greedy tokens equal"
 
 
 def test_llama_cpp_renders_the_embedded_chat_template_like_transformers(tmp_path):
