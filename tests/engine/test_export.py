@@ -210,3 +210,12 @@ def test_a_failing_gguf_format_keeps_the_merged_model(memorised_run, tmp_path, m
     assert (run_dir / "merged" / "config.json").is_file()
     assert record["failed"]["gguf-f16"] == "cannot write f16 here" and "ollama" in record["failed"]
     assert events[-1]["type"] == "finished" and events[-1]["summary"]["failed"] == record["failed"]
+
+
+def test_the_model_card_names_the_training_method():
+    from studio.engine.export.model_card import _method_words
+
+    assert _method_words({"task": "preference", "objective": "dpo", "beta": 0.1, "method": "lora"}) == \
+        "preference tuning (DPO, beta 0.1) with lora"
+    assert _method_words({"task": "sft", "method": "qlora-4bit"}) == "supervised fine-tuning with qlora-4bit"
+    assert _method_words({}) == "not recorded"

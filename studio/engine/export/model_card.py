@@ -62,7 +62,7 @@ def card_text(name: str, src: ExportSource, workspace: Path | None, files: list[
     if src.run is not None:
         state = load_run_state(src.run)
         lines += [_data_line(src.run, run_config),
-                  f"- Method: {run_config.get('method') or run_config.get('task') or 'not recorded'}",
+                  f"- Method: {_method_words(run_config)}",
                   f"- Steps: {state.step}" + (f" of {state.total_steps}" if state.total_steps else ""),
                   f"- Final training loss: {_number(state.summary.get('train_loss', state.last_loss))}",
                   f"- Final validation loss: {_number(state.evals[-1].loss if state.evals else None)}"
@@ -85,3 +85,17 @@ def write_card(folder: Path, name: str, src: ExportSource, workspace: Path | Non
     path = Path(folder) / CARD_FILE
     path.write_text(card_text(name, src, workspace, files), encoding="utf-8")
     return path
+
+
+TASK_WORDS = {"sft": "supervised fine-tuning", "preference": "preference tuning", "pretrain": "pre-training"}
+
+
+def _method_words(run_config: dict) -> str:
+    """E.g. "preference tuning (DPO, beta 0.1) with lora"."""
+    task, method = run_config.get("task"), run_config.get("method")
+    if not task and not method:
+        return "not recorded"
+    words = TASK_WORDS.get(task, task or "")
+    if task == "preference" and run_config.get("objective"):
+        words += f" ({str(run_config['objective']).upper()}, beta {run_config.get('beta')})"
+    return f"{words} with {method}" if words and method else (words or method)
