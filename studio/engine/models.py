@@ -135,6 +135,17 @@ def load_tokenizer(path: Path, trust_remote_code: bool = False):
     return tokenizer
 
 
+def quantization_of(method: str) -> str | None:
+    """The bitsandbytes quantization a training method loads its base in: '4bit', '8bit' or None."""
+    return {"qlora-4bit": "4bit", "qlora-8bit": "8bit"}.get(method)
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """(trainable, total) parameters, as the `started` event reports them."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
 def quantization_kwargs(choice: DeviceChoice, quantization: str | None) -> dict:
     """from_pretrained arguments for a base loaded in 4 or 8 bits by bitsandbytes (none for None)."""
     if not quantization:

@@ -16,7 +16,7 @@ from studio.engine.data.render import ensure_chat_template
 from studio.engine.data.tokenize_map import select_rows, to_train_dataset, tokenize_rows
 from studio.engine.events import EventWriter
 from studio.engine.models import (check_model_safety, choose_device, load_causal_lm, load_tokenizer,
-                                  resolve_model_path)
+                                  parameter_counts, quantization_of, resolve_model_path)
 from studio.engine.training import train_and_save, training_arguments
 
 
@@ -99,15 +99,13 @@ def run_sft(cfg: FineTuneConfig, run_dir: Path, events: EventWriter, stop_reques
 
     choice = choose_device(cfg.device, cfg.precision)
     events.emit("progress", phase="loading the model", fraction=0.0)
-    quant = {"qlora-4bit": "4bit", "qlora-8bit": "8bit"}.get(cfg.method)
     set_seed(cfg.seed)  # before the adapter's random initialisation, so a seed fixes the whole run
-    model = load_causal_lm(model_path, choice, quantization=quant, trust_remote_code=cfg.trust_remote_code,
-                           allow_pickle=cfg.allow_pickle)
+    model = load_causal_lm(model_path, choice, quantization=quantization_of(cfg.method),
+                           trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
     # Packed rows stay apart only without a KV cache (see design notes, "Packed rows").
     model.config.use_cache = False
     model = apply_method(model, cfg)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    trainable, total = parameter_counts(model)
 
     has_eval = bool(val_rows)
     args = training_arguments(cfg, run_dir, choice, has_eval=has_eval,

@@ -14,7 +14,8 @@ from studio.engine.classify.data import label_summary, read_run_data
 from studio.engine.classify.model import (apply_method, load_classifier_tokenizer, load_sequence_classifier,
                                           save_adapter_and_merged, save_full)
 from studio.engine.events import EventWriter
-from studio.engine.models import check_model_safety, choose_device, resolve_model_path
+from studio.engine.models import (check_model_safety, choose_device, parameter_counts, quantization_of,
+                                  resolve_model_path)
 from studio.engine.runs import atomic_dir
 from studio.engine.training import train_and_save, training_arguments
 
@@ -70,13 +71,12 @@ def run_classify(cfg: ClassifyConfig, run_dir: Path, events: EventWriter, stop_r
 
     choice = choose_device(cfg.device, cfg.precision)
     events.emit("progress", phase="loading the model", fraction=0.0)
-    quant = {"qlora-4bit": "4bit", "qlora-8bit": "8bit"}.get(cfg.method)
     set_seed(cfg.seed)  # before the head's and the adapter's random initialisation
-    model = load_sequence_classifier(model_path, choice, problem, names, tokenizer.pad_token_id, quantization=quant,
-                                     trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
+    model = load_sequence_classifier(model_path, choice, problem, names, tokenizer.pad_token_id,
+                                     quantization=quantization_of(cfg.method), trust_remote_code=cfg.trust_remote_code,
+                                     allow_pickle=cfg.allow_pickle)
     model = apply_method(model, cfg)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    trainable, total = parameter_counts(model)
 
     has_eval = val_ds is not None and len(val_ds) > 0
     best = best_metric_name(cfg, problem)

@@ -17,7 +17,7 @@ from studio.engine.callbacks import EventCallback
 from studio.engine.errors import BadConfig
 from studio.engine.events import EventWriter
 from studio.engine.models import (check_model_safety, choose_device, load_causal_lm, load_tokenizer,
-                                  resolve_model_path)
+                                  parameter_counts, quantization_of, resolve_model_path)
 from studio.engine.preference.config import PreferenceConfig
 from studio.engine.training import train_and_save, training_arguments
 
@@ -177,10 +177,9 @@ def run_preference(cfg: PreferenceConfig, run_dir: Path, events: EventWriter,
 
     choice = choose_device(cfg.device, cfg.precision)
     events.emit("progress", phase="loading the model", fraction=0.0)
-    quant = {"qlora-4bit": "4bit", "qlora-8bit": "8bit"}.get(cfg.method)
     set_seed(cfg.seed)  # before the adapter's random initialisation, so a seed fixes the whole run
-    model = load_causal_lm(model_path, choice, quantization=quant, trust_remote_code=cfg.trust_remote_code,
-                           allow_pickle=cfg.allow_pickle)
+    model = load_causal_lm(model_path, choice, quantization=quantization_of(cfg.method),
+                           trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
     model.config.use_cache = False
     model, lora = attach_adapter(model, cfg)
 
@@ -204,8 +203,8 @@ def run_preference(cfg: PreferenceConfig, run_dir: Path, events: EventWriter,
                           eval_dataset=Dataset.from_list(val_rows) if has_eval else None,
                           processing_class=tokenizer, callbacks=callbacks, **({"peft_config": lora} if lora else {}))
     model = trainer.model
-    callback.started_fields.update(trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
-                                   parameters=sum(p.numel() for p in model.parameters()))
+    trainable, total = parameter_counts(model)
+    callback.started_fields.update(trainable_parameters=trainable, parameters=total)
     if cfg.objective == "kto" and has_eval:
         callback.extra_eval = KtoProbe(model, tokenizer, val_rows, cfg.max_length, cfg.beta)
     trainer.train_dataset = add_lengths(trainer.train_dataset)

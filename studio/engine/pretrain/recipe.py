@@ -11,7 +11,7 @@ from pathlib import Path
 from studio.engine.callbacks import EventCallback
 from studio.engine.data.corpus import load_corpus, pack
 from studio.engine.events import EventWriter
-from studio.engine.models import choose_device
+from studio.engine.models import choose_device, parameter_counts
 from studio.engine.presets import parameter_count
 from studio.engine.pretrain.blocks import make_datasets
 from studio.engine.pretrain.masking import BlockCollator, masked_accuracy_metrics
@@ -52,8 +52,7 @@ def run_pretrain(cfg: PretrainConfig, run_dir: Path, events: EventWriter, stop_r
 
     if cfg.method == "lora":
         model = apply_lora(model, cfg)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    trainable, total = parameter_counts(model)
 
     has_eval = val_ds is not None
     args = training_arguments(cfg, run_dir, choice, has_eval=has_eval, tokens_counting="all")

@@ -35,9 +35,9 @@ def _last_text(messages) -> str:
     return str(messages or "")
 
 
-def read_summary(path: str, objective: str) -> dict:
-    """What the box shows about a file (in a thread): a line for people and the first rows, or the error."""
-    from studio.engine.preference.data import describe, read_preferences
+def read_summary(path: str) -> dict:
+    """What the box shows about a file (in a thread): the data read, the first rows, or the error."""
+    from studio.engine.preference.data import read_preferences
 
     data = read_preferences(path)
     rows = [("pair", _last_text(p["prompt"]), _last_text(p["chosen"]), _last_text(p["rejected"]))
@@ -45,8 +45,8 @@ def read_summary(path: str, objective: str) -> dict:
     rows += [("good" if m["label"] else "bad", _last_text(m["prompt"]),
               _last_text(m["completion"]) if m["label"] else "", "" if m["label"] else _last_text(m["completion"]))
              for m in data.marks[:max(0, PREVIEW_ROWS - len(rows))]]
-    return {"path": path, "summary": describe(data, objective), "rows": rows, "pairs": len(data.pairs),
-            "marks": len(data.marks), "warnings": list(data.warnings)}
+    return {"path": path, "data": data, "rows": rows, "pairs": len(data.pairs), "marks": len(data.marks),
+            "warnings": list(data.warnings)}
 
 
 class PreferencePreview(QTableWidget):
@@ -129,18 +129,25 @@ class PreferenceDataBox(QWidget):
         self.reload()
 
     def set_objective(self, objective: str) -> None:
+        """What the file holds for this objective (pairs, or marks for KTO): described again, not read again."""
         if objective != self._objective:
             self._objective = objective
-            if self._path:
-                self.reload()
+            if self.result is not None:
+                self._show_summary()
 
     def reload(self) -> None:
-        path, objective = self._path, self._objective
+        path = self._path
         self._reading, self.last_error, self.result = True, None, None
         self.error_panel.clear()
         self.summary_label.setText(f"Reading {path}…")
         self.validity_changed.emit(False)
-        call_in_background(lambda: read_summary(path, objective), lambda result: self._on_read(path, result))
+        call_in_background(lambda: read_summary(path), lambda result: self._on_read(path, result))
+
+    def _show_summary(self) -> None:
+        from studio.engine.preference.data import describe
+
+        warnings = "".join(f"<br>⚠ {w}" for w in self.result["warnings"][:3])
+        self.summary_label.setText(describe(self.result["data"], self._objective) + warnings)
 
     def _on_read(self, path: str, result) -> None:
         if path != self._path:
@@ -156,8 +163,7 @@ class PreferenceDataBox(QWidget):
             self.preview_widget.set_rows([])
         else:
             self.result = result
-            warnings = "".join(f"<br>⚠ {w}" for w in result["warnings"][:3])
-            self.summary_label.setText(result["summary"] + warnings)
+            self._show_summary()
             self.preview_widget.set_rows(result["rows"])
         self.analysis_finished.emit()
         self.validity_changed.emit(self.problem() is None)

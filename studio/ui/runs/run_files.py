@@ -71,6 +71,12 @@ def playground_target(entry: RunEntry) -> tuple[str, str] | None:
     return (base, str(out)) if base else None
 
 
+def exportable(entry: RunEntry) -> bool:
+    """A run whose model generates text and that has something to export: its output, or a complete checkpoint."""
+    return entry.summary.task in ("sft", "preference", "pretrain") and (
+        playground_target(entry) is not None or entry.summary.resumable)
+
+
 def evaluation_target(entry: RunEntry) -> tuple[str, str] | None:
     """(output folder, the model it was trained from) of a finished fine-tune or pre-train run, for the Evaluate
     tab; None for other runs and runs without an output."""

@@ -21,7 +21,6 @@ from studio.ui.widgets.loss_plot import LossPlot
 EVALUATE_TIP = ("Compare this run's adapter or model with prompting the base model, on a held-out file, in the "
                 "Evaluate tab")
 RESULTS_TIP = "Show this evaluation's results in the Evaluate tab"
-EXPORTABLE = ("sft", "preference", "pretrain")  # runs whose output generates text
 EXPORT_TIP = "Merge the adapter, write GGUF files and an Ollama Modelfile, to run the model elsewhere"
 COLUMNS = ["Name", "Kind", "Model", "Dataset", "Method", "Status", "Steps", "Best eval loss", "Date"]
 STATUS_COLORS = {"failed": QColor(190, 40, 40), "completed": QColor(30, 120, 50), "stopped": QColor(160, 110, 0),
@@ -283,8 +282,7 @@ class RunsView(QWidget):
         self.evaluate_action.setToolTip(RESULTS_TIP if results else EVALUATE_TIP)
         self.evaluate_action.setEnabled(one is not None and (run_files.has_results(one) if results
                                                              else run_files.evaluation_target(one) is not None))
-        self.export_action.setEnabled(one is not None and one.summary.task in EXPORTABLE
-                                      and (run_files.playground_target(one) is not None or one.summary.resumable))
+        self.export_action.setEnabled(one is not None and run_files.exportable(one))
         self.resume_action.setEnabled(one is not None and one.summary.status in ("stopped", "failed")
                                       and one.summary.resumable)
         self.load_action.setEnabled(one is not None and (one.path / CONFIG_FILE).is_file())
