@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, QUrl
+from PySide6.QtCore import QCoreApplication, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QProgressBar, QPushButton, QVBoxLayout)
@@ -31,6 +31,9 @@ FORMATS_KEY = "export/formats"
 
 
 class ExportDialog(QDialog):
+    run_started = Signal(object)  # the export's run folder
+    run_ended = Signal(object)
+
     def __init__(self, source: Path, parent=None):
         super().__init__(parent)
         self.source = Path(source)
@@ -164,6 +167,7 @@ class ExportDialog(QDialog):
         self.log.show()
         self.status.setText(f"Exporting into {self.run_dir}…")
         self.engine.start()
+        self.run_started.emit(self.run_dir)
 
     def stop(self) -> None:
         if self.engine is not None:
@@ -204,15 +208,21 @@ class ExportDialog(QDialog):
         text += (f"<br>{listed}" if listed else "")
         text += "".join(f'<br><span style="color:#b00020">{html.escape(str(k))} failed: {html.escape(str(v))}</span>'
                         for k, v in (failed.items() if isinstance(failed, dict) else []))
-        text += (f"<br>Ollama: <code>{html.escape(command)}</code> (run it in that folder)" if command else "")
+        text += (f"<br>Ollama: <code>{html.escape(command)}</code>" if command else "")
         self.status.setText(text)
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
         self.folder_button.show()
+        self.adjustSize()  # the list of files and the command must not be cut off
 
     def _on_done(self) -> None:
+        """The export is over: another one (other formats) can start from here."""
         self.engine = None
         self.stop_button.setEnabled(False)
+        for w in (*self.boxes.values(), self.name, self.system):
+            w.setEnabled(True)
+        self.run_ended.emit(self.run_dir)
+        self.check()
 
     def _show_folder(self) -> None:
         if self.run_dir is not None:

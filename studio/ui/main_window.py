@@ -260,6 +260,8 @@ class MainWindow(QMainWindow):
         dialog = self.export_dialogs.get(str(run_dir))
         if dialog is None:
             dialog = self.export_dialogs[str(run_dir)] = ExportDialog(run_dir, self)
+            dialog.run_started.connect(lambda *_: self.runs_view.refresh())
+            dialog.run_ended.connect(lambda *_: self.runs_view.refresh())
         dialog.show()
         dialog.raise_()
 

@@ -78,9 +78,11 @@ def exportable(entry: RunEntry) -> bool:
 
 
 def evaluation_target(entry: RunEntry) -> tuple[str, str] | None:
-    """(output folder, the model it was trained from) of a finished fine-tune or pre-train run, for the Evaluate
-    tab; None for other runs and runs without an output."""
-    if entry.summary.task not in ("sft", "pretrain") or entry.summary.status not in ("completed", "stopped"):
+    """(output folder, the model it was trained from) of a finished fine-tune, preference or pre-train run, for the
+    Evaluate tab; None for other runs and runs without an output."""
+    if entry.summary.task not in ("sft", "preference", "pretrain"):
+        return None
+    if entry.summary.status not in ("completed", "stopped"):
         return None
     out = output_path(entry)
     return (str(out), str(entry.config.get("model") or "")) if out is not None else None
